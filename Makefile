@@ -1,0 +1,99 @@
+# xmppd — top-level build.  `make` builds everything, `make run` runs the server on
+# etc/xmppd.yml, `make test` runs every test, `make check-asan` runs them under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+
+CC      ?= gcc
+B       ?= build
+PKGS    := libxml-2.0 gnutls yaml-0.1 libidn lmdb
+OPT     ?= -O2
+CFLAGS  += -std=c17 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
+           -fno-strict-aliasing $(SANITIZE)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += $(PKG_LIBS) -ldl -lm
+PYTHON  ?= /usr/bin/python3
+
+# Debian packages the build, the server and the tests need.
+DEB_PKGS := gcc make pkg-config libxml2-dev libgnutls28-dev liblmdb-dev libyaml-dev \
+            libidn-dev libcmocka-dev python3-slixmpp
+
+COMMON_SRC := $(wildcard lib/*.c) $(filter-out shm/dump.c,$(wildcard shm/*.c))
+XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \
+              $(wildcard router/*.c) $(wildcard workers/*.c)
+MOD_SRC    := $(wildcard modules/*.c)
+TEST_SRC   := $(wildcard test/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+XMPPD_OBJ  := $(XMPPD_SRC:%.c=$(B)/%.o)
+MODULES    := $(MOD_SRC:modules/%.c=$(B)/modules/%.so)
+TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
+
+BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
+
+.PHONY: all deps run test unit e2e check-asan clean
+all: $(BINS) $(MODULES)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/modules/%.o: modules/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+# Modules resolve the router API and the lib/ functions against the xmppd binary,
+# which exports its symbols (-rdynamic); a module exports only its descriptor.
+$(B)/modules/%.so: $(B)/modules/%.o
+	$(CC) -shared $(SANITIZE) -o $@ $<
+
+$(B)/xmppd: $(XMPPD_OBJ) $(COMMON_OBJ)
+	$(CC) $(SANITIZE) -rdynamic -o $@ $^ $(LDLIBS)
+
+$(B)/xmppctl: $(B)/daemon/xmppctl.o $(COMMON_OBJ)
+	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS)
+
+$(B)/xmppd-shm-dump: $(B)/shm/dump.o $(COMMON_OBJ)
+	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS)
+
+$(B)/test/%: $(B)/test/unit/%.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing < /dev/null; \
+	fi
+
+run: deps
+	$(MAKE) all
+	@mkdir -p var/data var/run
+	$(B)/xmppd -c etc/xmppd.yml
+
+unit: $(TESTS)
+	@pass=0; fail=0; for t in $(TESTS); do \
+	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+e2e: all
+	XMPPD_BUILD=$(B) $(PYTHON) test/e2e/run.py
+
+test: deps
+	$(MAKE) all $(TESTS)
+	$(MAKE) unit
+	$(MAKE) e2e
+
+check-asan: deps
+	$(MAKE) B=build-asan OPT=-O1 \
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all unit e2e
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

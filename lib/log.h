@@ -1,0 +1,29 @@
+/* log.h — leveled logging shared by every xmppd process.
+ *
+ * Each line carries a timestamp, the level, the process role ("master",
+ * "router", "worker 1") and its pid.  Lines go to stderr (the foreground
+ * console or whatever the master redirected it to).  log_set_level() and
+ * log_set_role() are called once per process after fork. */
+#ifndef XMPPD_LOG_H
+#define XMPPD_LOG_H
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+void log_set_role(const char *role);
+
+/* Parses "error", "warning", "info", "debug"; returns XS_OK or XS_ERROR. */
+int log_level_parse(const char *name, enum log_level *out);
+const char *log_level_name(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+	do { if (log_get_level() >= LOG_LVL_DEBUG) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif
