@@ -1,0 +1,88 @@
+/* cfg.h — the xmppd YAML configuration (libyaml).
+ *
+ * cfg_load() reads a file into a struct cfg, validating every key: an unknown
+ * key, a wrong type or a bad value is an error naming the file, line, column
+ * and key ("xmppd.yml:7:3: key 'workers': expected a number or 'auto'").  Every
+ * error found is reported through the callback, not just the first.  YAML
+ * anchors/aliases are rejected, documents are bounded in size and depth.
+ *
+ * Recognised top-level keys (defaults in brackets):
+ *   hosts: [list of domain names]          required, at least one
+ *   loglevel: error|warning|info|debug    [info]
+ *   workers: N (1..SHM_MAX_WORKERS) | auto [auto = number of online CPUs]
+ *   data_dir: path                         [./var/data]
+ *   run_dir: path                          [./var/run]
+ *   control_socket: path                   [<run_dir>/xmppd.ctl]
+ *   modules_dir: path                      [<dir of the xmppd binary>/modules]
+ *   max_stanza_size: bytes                 [262144]
+ *   scram_iterations: N (4096..1000000)    [4096]
+ *   ring_size: bytes, power of two >= 65536 [4194304]
+ *   listen: list of maps {port: 1..65535 (required), ip: address [0.0.0.0],
+ *           module: c2s (required)}        at least one
+ *   modules: map name -> map of options (options kept as a cfg_node tree)
+ * Relative paths are kept as written (relative to the working directory). */
+#ifndef XMPPD_LIB_CFG_H
+#define XMPPD_LIB_CFG_H
+
+#include "lib/log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_node_kind { CFG_SCALAR, CFG_SEQ, CFG_MAP };
+
+/* A generic YAML node (for module options), with its position for errors. */
+struct cfg_node {
+	enum cfg_node_kind kind;
+	int line, col;             /* 1-based */
+	char *value;               /* CFG_SCALAR */
+	char *key;                 /* set when this node is a value inside a map */
+	struct cfg_node *children; /* CFG_SEQ items / CFG_MAP values, in order */
+	size_t nchildren;
+};
+
+enum cfg_listen_module { CFG_LISTEN_C2S = 1 };
+
+struct cfg_listen {
+	char ip[64];
+	uint16_t port;
+	enum cfg_listen_module module;
+	int line;
+};
+
+struct cfg_module {
+	char *name;
+	struct cfg_node opts;  /* CFG_MAP (possibly empty) */
+	int line;
+};
+
+struct cfg {
+	char *path;            /* the file it came from */
+	char **hosts;          /* nameprep'd lowercase domain names */
+	size_t nhosts;
+	enum log_level loglevel;
+	unsigned workers;      /* resolved: auto became the CPU count */
+	char *data_dir, *run_dir, *control_socket, *modules_dir;
+	size_t max_stanza_size;
+	unsigned scram_iterations;
+	uint64_t ring_size;
+	struct cfg_listen *listen;
+	size_t nlisten;
+	struct cfg_module *modules;
+	size_t nmodules;
+};
+
+/* Receives each error as one formatted line "FILE:LINE:COL: key 'K': reason". */
+typedef void cfg_err_fn(void *arg, const char *line);
+
+/* XS_OK with *out filled (free with cfg_free), or XS_ERROR after reporting
+ * every problem through err (err may be NULL: errors go to log_error). */
+int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
+void cfg_free(struct cfg *cfg);
+
+/* True when `host` (already prepared) is one of cfg->hosts. */
+int cfg_has_host(const struct cfg *cfg, const char *host);
+/* The option node named `key` in a CFG_MAP node, or NULL. */
+const struct cfg_node *cfg_node_get(const struct cfg_node *map, const char *key);
+
+#endif

@@ -1,0 +1,82 @@
+/* shm.h — the shared-memory segment every xmppd process maps.
+ *
+ * Created by the master before fork (shm_open under a name derived from the
+ * config, so xmppd-shm-dump can find it), mapped by every child.  It begins with
+ * a versioned header so tools can check what they read; then one slot per
+ * worker: its stats (written only by that worker) and its up ring
+ * (worker -> router) and down ring (router -> worker).  Everything in it is
+ * addressed by offsets from the segment base, never by pointers. */
+#ifndef XMPPD_SHM_SHM_H
+#define XMPPD_SHM_SHM_H
+
+#include "shm/ring.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SHM_MAGIC          0x314d485344505058ULL /* "XPPDSHM1" little-endian */
+#define SHM_LAYOUT_VERSION 1u
+#define SHM_MAX_WORKERS    64u
+#define SHM_NAME_MAX       64
+
+/* Per-worker counters, written only by the owning worker (relaxed atomics). */
+struct shm_worker_stats {
+	alignas(RING_CACHELINE) _Atomic uint64_t connections; /* open now */
+	_Atomic uint64_t sessions;     /* bound now */
+	_Atomic uint64_t accepted;     /* connections received in total */
+	_Atomic uint64_t stanzas_in;   /* from clients */
+	_Atomic uint64_t stanzas_out;  /* to clients */
+	_Atomic uint64_t bytes_in;
+	_Atomic uint64_t bytes_out;
+	_Atomic int32_t pid;           /* worker's pid, 0 while not running */
+	_Atomic uint32_t generation;   /* incremented by the master at each (re)start */
+};
+
+struct shm_worker_slot {
+	struct shm_worker_stats stats;
+	uint64_t up_off;    /* offset of the up ring (struct ring) from the base */
+	uint64_t down_off;  /* offset of the down ring */
+};
+
+struct shm_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t nworkers;
+	uint64_t ring_size;    /* data bytes of every ring */
+	uint64_t total_size;   /* bytes of the whole segment */
+	uint64_t created;      /* unix time */
+	_Atomic int32_t master_pid;
+	_Atomic int32_t router_pid;
+	uint64_t slots_off;    /* offset of struct shm_worker_slot[nworkers] */
+};
+
+/* Process-local handle. */
+struct shm_segment {
+	char name[SHM_NAME_MAX];
+	void *base;
+	size_t size;
+	struct shm_header *hdr;
+	bool readonly;
+};
+
+/* Derives the segment name from the run directory (stable for one config). */
+void shm_name_for(const char *run_dir, char out[SHM_NAME_MAX]);
+
+/* Master: creates (replacing a stale one) and initialises the segment.
+ * XS_OK or XS_ERROR (logged). */
+int shm_create(struct shm_segment *seg, const char *name, unsigned nworkers,
+               uint64_t ring_size);
+/* Tools: attaches an existing segment; checks magic, version and sizes.
+ * XS_OK or XS_ERROR with a reason in errbuf. */
+int shm_attach(struct shm_segment *seg, const char *name, bool readonly,
+               char *errbuf, size_t errlen);
+void shm_detach(struct shm_segment *seg);
+/* Master at exit: removes the name. */
+int shm_remove(const char *name);
+
+struct shm_worker_slot *shm_slot(struct shm_segment *seg, unsigned worker);
+struct ring *shm_up_ring(struct shm_segment *seg, unsigned worker);
+struct ring *shm_down_ring(struct shm_segment *seg, unsigned worker);
+
+#endif
