@@ -2,7 +2,9 @@
 # etc/xmppd.yml, `make test` runs every test, `make check-asan` runs them under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
 B       ?= build
 PKGS    := libxml-2.0 gnutls yaml-0.1 libidn lmdb
 OPT     ?= -O2

@@ -31,12 +31,14 @@
 
 enum cfg_node_kind { CFG_SCALAR, CFG_SEQ, CFG_MAP };
 
-/* A generic YAML node (for module options), with its position for errors. */
+/* A generic YAML node (for module options), with its position for errors.
+ * A YAML null (nothing, ~ or null, unquoted) is a CFG_SCALAR with value "". */
 struct cfg_node {
 	enum cfg_node_kind kind;
 	int line, col;             /* 1-based */
 	char *value;               /* CFG_SCALAR */
 	char *key;                 /* set when this node is a value inside a map */
+	int key_line, key_col;     /* position of that key (for "unknown option") */
 	struct cfg_node *children; /* CFG_SEQ items / CFG_MAP values, in order */
 	size_t nchildren;
 };
@@ -76,7 +78,8 @@ struct cfg {
 typedef void cfg_err_fn(void *arg, const char *line);
 
 /* XS_OK with *out filled (free with cfg_free), or XS_ERROR after reporting
- * every problem through err (err may be NULL: errors go to log_error). */
+ * every problem through err (err may be NULL: errors go to log_error); on
+ * error *out is left untouched. */
 int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
 void cfg_free(struct cfg *cfg);
 

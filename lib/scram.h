@@ -26,6 +26,9 @@ struct scram_creds {
 	uint32_t iterations;
 	uint8_t salt[SCRAM_SALT_LEN];
 	struct scram_keys keys[SCRAM_NHASH];
+	/* Bytes of salt in use; 0 means SCRAM_SALT_LEN.  Shorter salts come
+	 * from imported accounts and from RFC 5802's example (12 bytes). */
+	uint8_t salt_len;
 };
 
 size_t scram_hash_len(enum scram_hash h); /* 20 or 32 */

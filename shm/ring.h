@@ -45,10 +45,14 @@ struct ring {
 	_Atomic uint32_t sleeping;   /* consumer: 1 = about to sleep / sleeping */
 	uint32_t cons_seq;           /* next seq the consumer expects */
 	uint32_t cons_resync;        /* 1: accept the next record's seq as the base */
+	uint32_t cons_pending;       /* bytes (header, payload, alignment) of the record
+	                                the last ring_peek returned; 0: none */
 	/* producer-owned line */
 	alignas(RING_CACHELINE) _Atomic uint64_t tail;
 	uint32_t prod_seq;           /* seq of the next record written */
 	uint32_t prod_resync;        /* 1: next record carries RING_F_RESYNC */
+	uint32_t prod_resv;          /* payload bytes of the pending ring_reserve + 1;
+	                                0: none */
 	_Atomic uint64_t high_water; /* largest fill in bytes the producer saw */
 	_Atomic uint64_t records;    /* records published so far */
 	/* read-only after ring_init */
@@ -72,11 +76,14 @@ void ring_consumer_attach(struct ring *r);
 
 /* Producer.  ring_reserve returns a pointer where `len` payload bytes may be
  * written, or NULL when the ring has no room now (or len > max_record).
- * ring_commit publishes the reserved record with its type (release store).
- * One reservation at a time. */
+ * ring_commit publishes the reserved record with its type (release store);
+ * len may be less than what was reserved, never more.  One reservation at a
+ * time. */
 void *ring_reserve(struct ring *r, uint32_t len);
 void ring_commit(struct ring *r, uint16_t type, uint32_t len);
-/* Convenience: reserve + copy + commit.  XS_OK, or XS_AGAIN when full. */
+/* Convenience: reserve + copy + commit.  XS_OK, or XS_AGAIN when full;
+ * XS_ERROR (logged) when len > max_record or type is RING_PAD, which no amount
+ * of waiting would fix. */
 int ring_push(struct ring *r, uint16_t type, const void *data, uint32_t len);
 /* After publishing: full fence, then wake the consumer through `efd` (an
  * eventfd) if it sleeps.  Returns XS_OK or XS_ERROR (write failed). */

@@ -1,0 +1,659 @@
+/* master.c — the master process.
+ *
+ * It never parses XML and never reads a client byte: it accepts, picks the
+ * least-loaded worker from the shm stats and passes the socket over that
+ * worker's SOCK_SEQPACKET pair with SCM_RIGHTS, closing its own copy.  It
+ * restarts a child that dies (within a second; a child that keeps dying
+ * right after start is restarted once a second), tells the router which
+ * worker died, and hands control-socket clients to the router. */
+#include "daemon/master.h"
+#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/xs.h"
+#include "router/router.h"
+#include "shm/shm.h"
+#include "workers/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { TAG_LISTEN = 1, TAG_CTL, TAG_SIGNAL, TAG_ROUTER };
+
+struct listener {
+	int tag;
+	int fd;
+	unsigned index;
+};
+
+struct child {
+	pid_t pid;
+	int sock;             /* master's end of the SOCK_SEQPACKET pair, -1 if none */
+	struct timespec started;
+	struct timespec restart_at; /* when a pending restart is due */
+	bool restart;
+	uint64_t handed;      /* connections passed to this worker */
+	unsigned generation;
+};
+
+static struct {
+	struct cfg *cfg;
+	struct shm_segment seg;
+	int epfd, sigfd, ctl_fd;
+	struct listener *lst;
+	size_t nlst;
+	struct child router;
+	struct child *workers;
+	int *up_efd, *down_efd;
+	pid_t self;
+	bool stopping;
+} M;
+
+static int tag_ctl = TAG_CTL, tag_signal = TAG_SIGNAL, tag_router = TAG_ROUTER;
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static int watch(int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+	if (epoll_ctl(M.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_error("epoll_ctl: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int open_listener(const struct cfg_listen *l, unsigned index, struct listener *out)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, l->ip, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(l->port);
+		len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, l->ip, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(l->port);
+		len = sizeof(*v6);
+	} else {
+		log_error("listen: bad address %s", l->ip);
+		return XS_ERROR;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_error("socket: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 1024) == -1) {
+		log_error("listen on %s port %u: %s", l->ip, l->port, strerror(errno));
+		close(fd);
+		return XS_ERROR;
+	}
+	*out = (struct listener){ .tag = TAG_LISTEN, .fd = fd, .index = index };
+	log_info("listening on %s port %u (%s)", l->ip, l->port, "c2s");
+	return XS_OK;
+}
+
+static int open_control(void)
+{
+	const char *path = M.cfg->control_socket;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("control_socket path too long: %s", path);
+		return XS_ERROR;
+	}
+	strcpy(sa.sun_path, path);
+	M.ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (M.ctl_fd == -1) {
+		log_error("socket: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	unlink(path); /* a stale socket of a previous run */
+	mode_t old = umask(0077);
+	int rc = bind(M.ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc == -1 || listen(M.ctl_fd, 64) == -1) {
+		log_error("control socket %s: %s", path, strerror(errno));
+		return XS_ERROR;
+	}
+	return watch(M.ctl_fd, &tag_ctl);
+}
+
+/* The master creates both environments (and the tables) before any child
+ * opens them, then closes its handles: children open their own after fork. */
+static int prepare_databases(void)
+{
+	struct db db = { 0 };
+	if (db_open_data(&db, M.cfg->data_dir, true) != XS_OK)
+		return XS_ERROR;
+	db_close(&db);
+	if (db_clear_sessions(M.cfg->run_dir) != XS_OK)
+		return XS_ERROR;
+	if (db_open_sessions(&db, M.cfg->run_dir, true) != XS_OK)
+		return XS_ERROR;
+	db_close(&db);
+	return XS_OK;
+}
+
+static int check_modules(void)
+{
+	int rc = XS_OK;
+	for (size_t i = 0; i < M.cfg->nmodules; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s.so", M.cfg->modules_dir, M.cfg->modules[i].name);
+		if (access(path, R_OK) == -1) {
+			log_error("%s:%d: module '%s': %s: %s", M.cfg->path, M.cfg->modules[i].line,
+			          M.cfg->modules[i].name, path, strerror(errno));
+			rc = XS_ERROR;
+		}
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ children */
+
+/* In a new child: forget everything that belongs to the master. */
+static void child_setup(const char *role, int keep_sock)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != M.self)
+		_exit(0); /* the master died before we got here */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_set_role(role);
+	close(M.epfd);
+	close(M.sigfd);
+	close(M.ctl_fd);
+	for (size_t i = 0; i < M.nlst; i++)
+		close(M.lst[i].fd);
+	if (M.router.sock != -1 && M.router.sock != keep_sock)
+		close(M.router.sock);
+	for (unsigned w = 0; w < M.cfg->workers; w++)
+		if (M.workers[w].sock != -1 && M.workers[w].sock != keep_sock)
+			close(M.workers[w].sock);
+}
+
+static int start_router(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	pid_t pid = fork();
+	if (pid == -1) {
+		log_error("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return XS_ERROR;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_setup("router", sv[1]);
+		struct router_args a = { .cfg = M.cfg, .seg = &M.seg, .sock = sv[1],
+		                         .up_efd = M.up_efd, .down_efd = M.down_efd };
+		atomic_store(&M.seg.hdr->router_pid, (int32_t)getpid());
+		_exit(router_main(&a));
+	}
+	close(sv[1]);
+	M.router.pid = pid;
+	M.router.sock = sv[0];
+	M.router.restart = false;
+	clock_gettime(CLOCK_MONOTONIC, &M.router.started);
+	if (watch(sv[0], &tag_router) != XS_OK)
+		return XS_ERROR;
+	log_info("router started (pid %d)", (int)pid);
+	return XS_OK;
+}
+
+static int start_worker(unsigned w)
+{
+	struct child *ch = &M.workers[w];
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	struct shm_worker_slot *slot = shm_slot(&M.seg, w);
+	ch->generation = atomic_fetch_add(&slot->stats.generation, 1) + 1;
+	atomic_store(&slot->stats.connections, 0);
+	atomic_store(&slot->stats.accepted, 0);
+	ch->handed = 0;
+	pid_t pid = fork();
+	if (pid == -1) {
+		log_error("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return XS_ERROR;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		char role[32];
+		snprintf(role, sizeof(role), "worker %u", w);
+		child_setup(role, sv[1]);
+		atomic_store(&slot->stats.pid, (int32_t)getpid());
+		struct worker_args a = { .cfg = M.cfg, .seg = &M.seg, .index = w,
+		                         .generation = ch->generation, .sock = sv[1],
+		                         .up_efd = M.up_efd[w], .down_efd = M.down_efd[w] };
+		_exit(worker_main(&a));
+	}
+	close(sv[1]);
+	ch->pid = pid;
+	ch->sock = sv[0];
+	ch->restart = false;
+	clock_gettime(CLOCK_MONOTONIC, &ch->started);
+	/* Non-blocking so a stuck worker makes us pick another, never wait. */
+	int fl = fcntl(sv[0], F_GETFL);
+	if (fl == -1 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) == -1)
+		log_warn("fcntl O_NONBLOCK: %s", strerror(errno));
+	log_info("worker %u started (pid %d, generation %u)", w, (int)pid, ch->generation);
+	return XS_OK;
+}
+
+static const char *describe_exit(int status, char *buf, size_t cap)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, cap, "stopped (status %#x)", (unsigned)status);
+	return buf;
+}
+
+/* A child that lived less than this is restarted no faster than once a second. */
+#define CRASH_LOOP_SECONDS 1.0
+
+static void schedule_restart(struct child *ch)
+{
+	ch->restart = true;
+	clock_gettime(CLOCK_MONOTONIC, &ch->restart_at);
+	if (since(&ch->started) < CRASH_LOOP_SECONDS)
+		ch->restart_at.tv_sec += 1;
+}
+
+static void tell_router_worker_died(unsigned w, unsigned gen)
+{
+	if (M.router.sock == -1)
+		return;
+	struct msg_worker_died m = { .type = MSG_SOCK_WORKER_DIED, .worker = w, .generation = gen };
+	if (send(M.router.sock, &m, sizeof(m), MSG_NOSIGNAL) == -1)
+		log_error("telling the router about worker %u: %s", w, strerror(errno));
+}
+
+static void reap(void)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		char why[96];
+		describe_exit(status, why, sizeof(why));
+		if (pid == M.router.pid) {
+			M.router.pid = 0;
+			if (M.router.sock != -1) {
+				epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.router.sock, NULL);
+				close(M.router.sock);
+				M.router.sock = -1;
+			}
+			atomic_store(&M.seg.hdr->router_pid, 0);
+			if (M.stopping)
+				continue;
+			log_error("router (pid %d) %s; restarting", (int)pid, why);
+			schedule_restart(&M.router);
+			continue;
+		}
+		for (unsigned w = 0; w < M.cfg->workers; w++) {
+			struct child *ch = &M.workers[w];
+			if (ch->pid != pid)
+				continue;
+			ch->pid = 0;
+			if (ch->sock != -1) {
+				close(ch->sock);
+				ch->sock = -1;
+			}
+			atomic_store(&shm_slot(&M.seg, w)->stats.pid, 0);
+			if (M.stopping)
+				break;
+			log_error("worker %u (pid %d) %s; restarting", w, (int)pid, why);
+			tell_router_worker_died(w, ch->generation);
+			schedule_restart(ch);
+			break;
+		}
+	}
+}
+
+static void restart_due(void)
+{
+	if (M.stopping)
+		return;
+	if (M.router.restart && since(&M.router.restart_at) >= 0) {
+		if (start_router() != XS_OK)
+			schedule_restart(&M.router);
+	}
+	for (unsigned w = 0; w < M.cfg->workers; w++) {
+		struct child *ch = &M.workers[w];
+		if (ch->restart && since(&ch->restart_at) >= 0 && start_worker(w) != XS_OK)
+			schedule_restart(ch);
+	}
+}
+
+/* ------------------------------------------------------------ hand-off */
+
+static int send_fd(int sock, const void *msg, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	                     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return XS_OK;
+	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) ? XS_AGAIN : XS_ERROR;
+}
+
+/* Load of a worker: its open connections plus those handed but not yet
+ * picked up (the stats lag behind a burst of accepts). */
+static uint64_t worker_load(unsigned w)
+{
+	struct shm_worker_stats *st = &shm_slot(&M.seg, w)->stats;
+	uint64_t conns = atomic_load_explicit(&st->connections, memory_order_relaxed);
+	uint64_t got = atomic_load_explicit(&st->accepted, memory_order_relaxed);
+	uint64_t inflight = M.workers[w].handed > got ? M.workers[w].handed - got : 0;
+	return conns + inflight;
+}
+
+static void hand_off(const struct listener *l, int fd, const struct sockaddr_storage *peer,
+                     socklen_t plen)
+{
+	struct msg_conn m = { .type = MSG_SOCK_CONN, .listener = l->index, .peer_len = plen };
+	memcpy(&m.peer, peer, plen < sizeof(m.peer) ? plen : sizeof(m.peer));
+	bool tried[SHM_MAX_WORKERS] = { false };
+	for (unsigned attempt = 0; attempt < M.cfg->workers; attempt++) {
+		int best = -1;
+		uint64_t best_load = UINT64_MAX;
+		for (unsigned w = 0; w < M.cfg->workers; w++) {
+			if (tried[w] || M.workers[w].pid == 0 || M.workers[w].sock == -1)
+				continue;
+			uint64_t load = worker_load(w);
+			if (load < best_load) {
+				best = (int)w;
+				best_load = load;
+			}
+		}
+		if (best < 0)
+			break;
+		tried[best] = true;
+		int rc = send_fd(M.workers[best].sock, &m, sizeof(m), fd);
+		if (rc == XS_OK) {
+			M.workers[best].handed++;
+			close(fd);
+			return;
+		}
+		if (rc == XS_ERROR)
+			log_error("hand-off to worker %d: %s", best, strerror(errno));
+	}
+	log_warn("no worker could take a connection; closed");
+	close(fd);
+}
+
+static void accept_clients(const struct listener *l)
+{
+	for (int i = 0; i < 256; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* Out of descriptors or memory: leave it to the next round. */
+			log_error("accept: %s", strerror(errno));
+			return;
+		}
+		hand_off(l, fd, &peer, plen);
+	}
+}
+
+static void accept_control(void)
+{
+	for (;;) {
+		int fd = accept4(M.ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			return;
+		struct msg_ctl_client m = { .type = MSG_SOCK_CTL_CLIENT };
+		if (M.router.sock == -1 || send_fd(M.router.sock, &m, sizeof(m), fd) != XS_OK) {
+			static const char busy[] = "error: the router is not running; try again\n";
+			ssize_t w = write(fd, busy, sizeof(busy) - 1);
+			(void)w;
+		}
+		close(fd);
+	}
+}
+
+/* ------------------------------------------------------------ signals, loop */
+
+static int setup_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return XS_ERROR;
+	signal(SIGPIPE, SIG_IGN);
+	M.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (M.sigfd == -1) {
+		log_error("signalfd: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	return watch(M.sigfd, &tag_signal);
+}
+
+static void on_signals(void)
+{
+	struct signalfd_siginfo si;
+	while (read(M.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s: stopping", strsignal((int)si.ssi_signo));
+			M.stopping = true;
+			break;
+		case SIGHUP:
+			log_warn("SIGHUP: configuration reload is not implemented yet; nothing changed");
+			break;
+		case SIGUSR1:
+			log_info("SIGUSR1: logs go to stderr; nothing to reopen");
+			break;
+		}
+	}
+}
+
+static void stop_children(void)
+{
+	if (M.router.pid > 0)
+		kill(M.router.pid, SIGTERM);
+	for (unsigned w = 0; w < M.cfg->workers; w++)
+		if (M.workers[w].pid > 0)
+			kill(M.workers[w].pid, SIGTERM);
+	/* Give them five seconds, then insist. */
+	for (int i = 0; i < 500; i++) {
+		reap();
+		bool any = M.router.pid > 0;
+		for (unsigned w = 0; w < M.cfg->workers; w++)
+			any = any || M.workers[w].pid > 0;
+		if (!any)
+			return;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (M.router.pid > 0)
+		kill(M.router.pid, SIGKILL);
+	for (unsigned w = 0; w < M.cfg->workers; w++)
+		if (M.workers[w].pid > 0)
+			kill(M.workers[w].pid, SIGKILL);
+	reap();
+}
+
+static int setup(struct cfg *cfg)
+{
+	M.cfg = cfg;
+	M.self = getpid();
+	M.ctl_fd = M.sigfd = -1;
+	M.router.sock = -1;
+	if (check_modules() != XS_OK || prepare_databases() != XS_OK)
+		return XS_ERROR;
+	M.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (M.epfd == -1)
+		return XS_ERROR;
+	M.lst = calloc(cfg->nlisten, sizeof(*M.lst));
+	M.workers = calloc(cfg->workers, sizeof(*M.workers));
+	M.up_efd = calloc(cfg->workers, sizeof(int));
+	M.down_efd = calloc(cfg->workers, sizeof(int));
+	if (!M.lst || !M.workers || !M.up_efd || !M.down_efd)
+		return XS_ERROR;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (open_listener(&cfg->listen[i], (unsigned)i, &M.lst[i]) != XS_OK)
+			return XS_ERROR;
+		M.nlst++;
+		if (watch(M.lst[i].fd, &M.lst[i]) != XS_OK)
+			return XS_ERROR;
+	}
+	char name[SHM_NAME_MAX];
+	shm_name_for(cfg->run_dir, name);
+	if (shm_create(&M.seg, name, cfg->workers, cfg->ring_size) != XS_OK)
+		return XS_ERROR;
+	atomic_store(&M.seg.hdr->master_pid, (int32_t)M.self);
+	for (unsigned w = 0; w < cfg->workers; w++) {
+		M.workers[w].sock = -1;
+		M.up_efd[w] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		M.down_efd[w] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (M.up_efd[w] == -1 || M.down_efd[w] == -1) {
+			log_error("eventfd: %s", strerror(errno));
+			return XS_ERROR;
+		}
+	}
+	if (open_control() != XS_OK || setup_signals() != XS_OK)
+		return XS_ERROR;
+	if (start_router() != XS_OK)
+		return XS_ERROR;
+	for (unsigned w = 0; w < cfg->workers; w++)
+		if (start_worker(w) != XS_OK)
+			return XS_ERROR;
+	return XS_OK;
+}
+
+static void teardown(void)
+{
+	stop_children();
+	for (size_t i = 0; i < M.nlst; i++)
+		close(M.lst[i].fd);
+	if (M.ctl_fd != -1) {
+		close(M.ctl_fd);
+		unlink(M.cfg->control_socket);
+	}
+	if (M.seg.base) {
+		shm_remove(M.seg.name);
+		shm_detach(&M.seg);
+	}
+	for (unsigned w = 0; M.up_efd && w < M.cfg->workers; w++) {
+		close(M.up_efd[w]);
+		close(M.down_efd[w]);
+	}
+	if (M.router.sock != -1)
+		close(M.router.sock);
+	for (unsigned w = 0; M.workers && w < M.cfg->workers; w++)
+		if (M.workers[w].sock != -1)
+			close(M.workers[w].sock);
+	free(M.lst);
+	free(M.workers);
+	free(M.up_efd);
+	free(M.down_efd);
+	if (M.sigfd != -1)
+		close(M.sigfd);
+	if (M.epfd != -1)
+		close(M.epfd);
+}
+
+int master_run(struct cfg *cfg)
+{
+	memset(&M, 0, sizeof(M));
+	M.epfd = -1;
+	if (setup(cfg) != XS_OK) {
+		log_error("xmppd did not start");
+		teardown();
+		return 1;
+	}
+	log_info("xmppd started: %u worker(s), %zu host(s)", cfg->workers, cfg->nhosts);
+	while (!M.stopping) {
+		bool waiting = M.router.restart;
+		for (unsigned w = 0; w < cfg->workers; w++)
+			waiting = waiting || M.workers[w].restart;
+		struct epoll_event evs[32];
+		int n = epoll_wait(M.epfd, evs, 32, waiting ? 100 : -1);
+		if (n == -1 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n && !M.stopping; i++) {
+			int tag = *(int *)evs[i].data.ptr;
+			if (tag == TAG_LISTEN)
+				accept_clients(evs[i].data.ptr);
+			else if (tag == TAG_CTL)
+				accept_control();
+			else if (tag == TAG_SIGNAL)
+				on_signals();
+			else if (tag == TAG_ROUTER && M.router.sock != -1)
+				/* The router never writes to us; readable means it hung up. */
+				epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.router.sock, NULL);
+		}
+		restart_due();
+	}
+	teardown();
+	log_info("xmppd stopped");
+	return 0;
+}

@@ -1,0 +1,135 @@
+/* db.c — LMDB environments of xmppd. */
+#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/xs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Generous sizes: the map is sparse, pages are only used when written.  Every
+ * worker connection does not hold a reader slot, but each process and thread
+ * does; 1024 leaves room for restarts before stale slots are reclaimed. */
+#define DATA_MAP_SIZE     (8ULL << 30)
+#define SESSIONS_MAP_SIZE (2ULL << 30)
+#define MAX_READERS       1024
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return XS_ERROR;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0750) == -1 && errno != EEXIST)
+			return XS_ERROR;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0750) == -1 && errno != EEXIST)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+static int env_open(struct db *db, const char *dir, unsigned flags, size_t map, unsigned maxdbs,
+                    bool writer)
+{
+	if (writer && mkdir_p(dir) != XS_OK) {
+		log_error("cannot create %s: %s", dir, strerror(errno));
+		return XS_ERROR;
+	}
+	int rc = mdb_env_create(&db->env);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(db->env, map);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(db->env, maxdbs);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(db->env, MAX_READERS);
+	if (rc == 0)
+		rc = mdb_env_open(db->env, dir, flags | MDB_NOTLS, 0640);
+	if (rc != 0) {
+		log_error("lmdb open %s: %s", dir, mdb_strerror(rc));
+		if (db->env)
+			mdb_env_close(db->env);
+		db->env = NULL;
+		return XS_ERROR;
+	}
+	int dead = 0;
+	mdb_reader_check(db->env, &dead);
+	return XS_OK;
+}
+
+static int open_tables(struct db *db, const char *const *names, const unsigned *flags,
+                       MDB_dbi *const *out, size_t n, bool writer)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(db->env, NULL, writer ? 0 : MDB_RDONLY, &txn);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = mdb_dbi_open(txn, names[i], flags[i] | (writer ? MDB_CREATE : 0), out[i]);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		log_error("lmdb tables: %s", mdb_strerror(rc));
+		mdb_env_close(db->env);
+		db->env = NULL;
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int db_open_data(struct db *db, const char *data_dir, bool writer)
+{
+	if (env_open(db, data_dir, 0, DATA_MAP_SIZE, 16, writer) != XS_OK)
+		return XS_ERROR;
+	static const char *const names[] = { "users" };
+	static const unsigned flags[] = { 0 };
+	MDB_dbi *const out[] = { &db->users };
+	return open_tables(db, names, flags, out, 1, writer);
+}
+
+int db_open_sessions(struct db *db, const char *run_dir, bool writer)
+{
+	char dir[4096];
+	if (snprintf(dir, sizeof(dir), "%s/sessions", run_dir) >= (int)sizeof(dir))
+		return XS_ERROR;
+	if (env_open(db, dir, MDB_NOSYNC | MDB_NOMETASYNC, SESSIONS_MAP_SIZE, 8, writer) != XS_OK)
+		return XS_ERROR;
+	static const char *const names[] = { "sess", "res" };
+	static const unsigned flags[] = { 0, MDB_DUPSORT };
+	MDB_dbi *const out[] = { &db->sess, &db->res };
+	return open_tables(db, names, flags, out, 2, writer);
+}
+
+void db_close(struct db *db)
+{
+	if (db->env)
+		mdb_env_close(db->env);
+	db->env = NULL;
+}
+
+int db_clear_sessions(const char *run_dir)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	for (size_t i = 0; i < XS_ARRAY_LEN(files); i++) {
+		char path[4096];
+		if (snprintf(path, sizeof(path), "%s/sessions/%s", run_dir, files[i]) >= (int)sizeof(path))
+			return XS_ERROR;
+		if (unlink(path) == -1 && errno != ENOENT) {
+			log_error("unlink %s: %s", path, strerror(errno));
+			return XS_ERROR;
+		}
+	}
+	return XS_OK;
+}
+
+void db_reader_check(struct db *db)
+{
+	int dead = 0;
+	if (db->env && mdb_reader_check(db->env, &dead) == 0 && dead > 0)
+		log_info("lmdb: cleared %d stale reader slot(s)", dead);
+}

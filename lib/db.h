@@ -1,0 +1,32 @@
+/* db.h — opening xmppd's two LMDB environments and the tables in them.
+ *
+ * data env (cfg data_dir, durable): "users" (bare JID -> struct user_rec).
+ * sessions env (cfg run_dir/sessions, MDB_NOSYNC|MDB_NOMETASYNC, cleared by
+ * the master at start): "sess" (full JID -> struct sess_rec) and "res"
+ * (bare JID -> resource, MDB_DUPSORT).
+ *
+ * Every process opens an environment at most once, after fork, with
+ * MDB_NOTLS; the router is the only writer of both. */
+#ifndef XMPPD_LIB_DB_H
+#define XMPPD_LIB_DB_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+
+struct db {
+	MDB_env *env;
+	MDB_dbi users;         /* data env */
+	MDB_dbi sess, res;     /* sessions env */
+};
+
+/* Opens (creating the directory and tables when `writer`) the data env.
+ * XS_OK or XS_ERROR (logged). */
+int db_open_data(struct db *db, const char *data_dir, bool writer);
+int db_open_sessions(struct db *db, const char *run_dir, bool writer);
+void db_close(struct db *db);
+/* Removes the sessions env files (master, at start). */
+int db_clear_sessions(const char *run_dir);
+/* Clears reader slots of dead processes; logs how many. */
+void db_reader_check(struct db *db);
+
+#endif

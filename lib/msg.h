@@ -1,0 +1,98 @@
+/* msg.h — every message type that crosses a ring or a socket between xmppd
+ * processes, with its layout.  The receiver checks each size before reading;
+ * a process that breaks this protocol is our own bug, logged loudly.
+ *
+ * Up ring (worker -> router), down ring (router -> worker): record types are
+ * the ring's record type; payloads start 8-byte aligned.
+ * Master -> worker and master <-> router: SOCK_SEQPACKET datagrams, one
+ * struct per datagram, carrying at most one file descriptor. */
+#ifndef XMPPD_LIB_MSG_H
+#define XMPPD_LIB_MSG_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum msg_type {
+	/* up ring */
+	MSG_UP_STANZA = 1,    /* a stz encoding (lib/stz.h); hdr.conn = source connection */
+	MSG_UP_BIND = 2,      /* struct msg_bind: settle a resource for a connection */
+	MSG_UP_CLOSED = 3,    /* struct msg_closed: a connection that sent MSG_UP_BIND ended */
+	/* down ring */
+	MSG_DOWN_DELIVER = 16, /* struct msg_deliver, then the stz encoding */
+	MSG_DOWN_BOUND = 17,   /* struct msg_bound: answer to MSG_UP_BIND */
+	MSG_DOWN_KICK = 18,    /* struct msg_kick: close a connection with a stream error */
+	/* sockets */
+	MSG_SOCK_CONN = 32,        /* master -> worker, + fd: struct msg_conn */
+	MSG_SOCK_CTL_CLIENT = 33,  /* master -> router, + fd: a control-socket client */
+	MSG_SOCK_WORKER_DIED = 34, /* master -> router: struct msg_worker_died */
+};
+
+/* Connection ids are unique across workers and worker restarts:
+ * worker index (8 bits) | worker generation (16) | slot (24) | slot reuse (16). */
+static inline uint64_t conn_id_make(unsigned worker, unsigned gen, unsigned slot, unsigned reuse)
+{
+	return ((uint64_t)(worker & 0xff) << 56) | ((uint64_t)(gen & 0xffff) << 40) |
+	       ((uint64_t)(slot & 0xffffff) << 16) | (uint64_t)(reuse & 0xffff);
+}
+static inline unsigned conn_id_worker(uint64_t id) { return (unsigned)(id >> 56); }
+static inline unsigned conn_id_gen(uint64_t id) { return (unsigned)(id >> 40) & 0xffff; }
+static inline unsigned conn_id_slot(uint64_t id) { return (unsigned)(id >> 16) & 0xffffff; }
+
+#define MSG_JID_MAX 3071 /* JID_MAX of lib/jid.h */
+
+struct msg_bind {
+	uint64_t conn;
+	uint16_t bare_len;     /* prepared bare JID */
+	uint16_t res_len;      /* prepared requested resource; 0: the router makes one */
+	uint32_t pad;
+	char data[];           /* bare JID, NUL, resource, NUL */
+};
+
+enum msg_bind_status { BIND_OK = 0, BIND_FAILED = 1 };
+
+struct msg_bound {
+	uint64_t conn;
+	uint32_t status;       /* enum msg_bind_status */
+	uint32_t jid_len;
+	char jid[];            /* the full JID, NUL-terminated */
+};
+
+struct msg_closed {
+	uint64_t conn;
+	uint32_t jid_len;
+	uint32_t pad;
+	char jid[];            /* full JID the connection was bound to, "" if none */
+};
+
+enum msg_kick_reason { KICK_CONFLICT = 1, KICK_SHUTDOWN = 2, KICK_POLICY = 3 };
+
+struct msg_kick {
+	uint64_t conn;
+	uint32_t reason;       /* enum msg_kick_reason */
+	uint32_t pad;
+};
+
+struct msg_deliver {
+	uint32_t nconns;       /* >= 1 */
+	uint32_t pad;
+	uint64_t conns[];      /* then the stz encoding, 8-byte aligned */
+};
+
+struct msg_conn {
+	uint32_t type;         /* MSG_SOCK_CONN */
+	uint32_t listener;     /* index in cfg->listen */
+	struct sockaddr_storage peer;
+	uint32_t peer_len;
+};
+
+struct msg_worker_died {
+	uint32_t type;         /* MSG_SOCK_WORKER_DIED */
+	uint32_t worker;
+	uint32_t generation;   /* the generation that died */
+};
+
+struct msg_ctl_client {
+	uint32_t type;         /* MSG_SOCK_CTL_CLIENT */
+};
+
+#endif

@@ -1,0 +1,63 @@
+/* xmpp.c — stanza error replies (RFC 6120 §8.3). */
+#include "lib/xmpp.h"
+#include "lib/xs.h"
+
+#include <string.h>
+
+static const struct {
+	const char *cond, *type;
+} error_types[] = {
+	{ "bad-request", "modify" }, { "conflict", "cancel" },
+	{ "feature-not-implemented", "cancel" }, { "forbidden", "auth" },
+	{ "gone", "cancel" }, { "internal-server-error", "wait" },
+	{ "item-not-found", "cancel" }, { "jid-malformed", "modify" },
+	{ "not-acceptable", "modify" }, { "not-allowed", "cancel" },
+	{ "not-authorized", "auth" }, { "policy-violation", "modify" },
+	{ "recipient-unavailable", "wait" }, { "redirect", "modify" },
+	{ "registration-required", "auth" }, { "remote-server-not-found", "cancel" },
+	{ "remote-server-timeout", "wait" }, { "resource-constraint", "wait" },
+	{ "service-unavailable", "cancel" }, { "subscription-required", "auth" },
+	{ "undefined-condition", "cancel" }, { "unexpected-request", "wait" },
+};
+
+const char *xmpp_error_type(const char *condition)
+{
+	for (size_t i = 0; i < XS_ARRAY_LEN(error_types); i++)
+		if (strcmp(error_types[i].cond, condition) == 0)
+			return error_types[i].type;
+	return "cancel";
+}
+
+bool xmpp_may_answer_error(const struct stz *orig)
+{
+	uint8_t t = orig->h->type;
+	return t != STZ_T_ERROR && !(orig->h->kind == STZ_IQ && t == STZ_T_RESULT);
+}
+
+int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *server,
+                     const char *condition)
+{
+	stz_b_reset(b);
+	const struct stz_node *root = &orig->nodes[0];
+	const char *from = stz_has_to(orig) ? stz_to(orig) : server;
+	if (stz_b_open(b, stz_str(orig, root->name), root->name.len, STZ_NS_CLIENT,
+	               strlen(STZ_NS_CLIENT)) != XS_OK)
+		return XS_ERROR;
+	if (orig->h->from.len && stz_b_attrz(b, "to", stz_from(orig)) != XS_OK)
+		return XS_ERROR;
+	if (from && *from && stz_b_attrz(b, "from", from) != XS_OK)
+		return XS_ERROR;
+	if (orig->h->id.len && stz_b_attrz(b, "id", stz_id(orig)) != XS_OK)
+		return XS_ERROR;
+	if (stz_b_attrz(b, "type", "error") != XS_OK)
+		return XS_ERROR;
+	for (uint32_t c = stz_first_child(orig, 0); c; c = stz_next_sibling(orig, 0, c))
+		if (!orig->nodes[c].is_text && stz_b_copy(b, orig, c) != XS_OK)
+			return XS_ERROR;
+	if (stz_b_openz(b, "error", STZ_NS_CLIENT) != XS_OK ||
+	    stz_b_attrz(b, "type", xmpp_error_type(condition)) != XS_OK ||
+	    stz_b_openz(b, condition, STZ_NS_STANZAS) != XS_OK || stz_b_close(b) != XS_OK ||
+	    stz_b_close(b) != XS_OK || stz_b_close(b) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}

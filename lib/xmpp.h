@@ -1,0 +1,30 @@
+/* xmpp.h — XMPP namespaces and the stanza-error reply shared by the worker
+ * (errors it answers itself) and the router (routing errors, plugins). */
+#ifndef XMPPD_LIB_XMPP_H
+#define XMPPD_LIB_XMPP_H
+
+#include "lib/stz.h"
+
+#define NS_STREAMS      "http://etherx.jabber.org/streams"
+#define NS_STREAM_ERR   "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_SASL         "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND         "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION      "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_PING         "urn:xmpp:ping"
+#define NS_DISCO_INFO   "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS  "http://jabber.org/protocol/disco#items"
+
+/* Builds into `b` (reset first) the error reply RFC 6120 §8.3 prescribes for
+ * `orig`: to = orig's from, from = orig's to (or `server` when it had none),
+ * same id, type='error', orig's children copied, then
+ * <error type='T'><CONDITION xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>
+ * with T the condition's usual type.  XS_OK, or XS_ERROR (too big). */
+int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *server,
+                     const char *condition);
+/* The error type RFC 6120 §8.3.3 gives a defined condition ("cancel", ...). */
+const char *xmpp_error_type(const char *condition);
+/* Whether an error may be answered to this stanza at all: never to an error,
+ * nor to an IQ result (RFC 6120 §8.3.1). */
+bool xmpp_may_answer_error(const struct stz *orig);
+
+#endif

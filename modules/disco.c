@@ -1,0 +1,85 @@
+/* disco.c — Service Discovery (XEP-0030) for the server itself: #info lists
+ * the identity and every feature the loaded modules registered; #items
+ * lists the services (none yet; modules add them through the disco_items
+ * hook).  Other modules extend both replies through the disco_info and
+ * disco_items hooks. */
+#include "router/module.h"
+#include "lib/xmpp.h"
+
+#include <string.h>
+
+#define MAX_FEATURES 256
+
+static int add_feature(struct stz_builder *b, const char *var)
+{
+	if (stz_b_openz(b, "feature", NS_DISCO_INFO) != XS_OK ||
+	    stz_b_attrz(b, "var", var) != XS_OK || stz_b_close(b) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool info)
+{
+	const struct stz *s = req->stz;
+	if (s->h->type != STZ_T_GET)
+		return mod_iq_error(req, "bad-request") == XS_OK ? XS_DONE : XS_PASS;
+	/* Only the server itself here: accounts answer for themselves later. */
+	if (stz_has_to(s) && strcmp(stz_to(s), req->host) != 0)
+		return XS_PASS;
+	const char *node = stz_attr(s, req->payload, "node");
+	if (node && *node)
+		return mod_iq_error(req, "item-not-found") == XS_OK ? XS_DONE : XS_PASS;
+	struct stz_builder *b = mod_iq_result_begin(req);
+	int rc = stz_b_openz(b, "query", ns);
+	if (rc == XS_OK && info) {
+		rc = stz_b_openz(b, "identity", ns);
+		if (rc == XS_OK)
+			rc = stz_b_attrz(b, "category", "server");
+		if (rc == XS_OK)
+			rc = stz_b_attrz(b, "type", "im");
+		if (rc == XS_OK)
+			rc = stz_b_attrz(b, "name", "xmppd");
+		if (rc == XS_OK)
+			rc = stz_b_close(b);
+		const char *vars[MAX_FEATURES];
+		size_t n = mod_features(req->host, vars, MAX_FEATURES);
+		for (size_t i = 0; rc == XS_OK && i < n; i++)
+			rc = add_feature(b, vars[i]);
+	}
+	if (rc == XS_OK) {
+		struct hook_args a = { .stz = s, .host = req->host, .out = b };
+		mod_hook_run(hook, &a);
+	}
+	if (rc != XS_OK)
+		return mod_iq_error(req, "internal-server-error") == XS_OK ? XS_DONE : XS_PASS;
+	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+}
+
+static int on_info(struct iq_req *req, void *arg)
+{
+	(void)arg;
+	return answer(req, NS_DISCO_INFO, HOOK_DISCO_INFO, true);
+}
+
+static int on_items(struct iq_req *req, void *arg)
+{
+	(void)arg;
+	return answer(req, NS_DISCO_ITEMS, HOOK_DISCO_ITEMS, false);
+}
+
+static int disco_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+{
+	(void)opts;
+	if (mod_iq_add(ctx, NULL, NS_DISCO_INFO, on_info, NULL) != XS_OK ||
+	    mod_iq_add(ctx, NULL, NS_DISCO_ITEMS, on_items, NULL) != XS_OK ||
+	    mod_feature_add(ctx, NULL, NS_DISCO_INFO) != XS_OK ||
+	    mod_feature_add(ctx, NULL, NS_DISCO_ITEMS) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+const struct xmppd_module xmppd_module = {
+	.abi = XMPPD_MODULE_ABI,
+	.name = "disco",
+	.init = disco_init,
+};

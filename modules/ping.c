@@ -1,0 +1,26 @@
+/* ping.c — XMPP Ping (XEP-0199): the server answers <ping/> with a result. */
+#include "router/module.h"
+#include "lib/xmpp.h"
+
+static int on_ping(struct iq_req *req, void *arg)
+{
+	(void)arg;
+	if (req->stz->h->type != STZ_T_GET)
+		return mod_iq_error(req, "bad-request") == XS_OK ? XS_DONE : XS_PASS;
+	mod_iq_result_begin(req);
+	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+}
+
+static int ping_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+{
+	(void)opts;
+	if (mod_iq_add(ctx, NULL, NS_PING, on_ping, NULL) != XS_OK)
+		return XS_ERROR;
+	return mod_feature_add(ctx, NULL, NS_PING);
+}
+
+const struct xmppd_module xmppd_module = {
+	.abi = XMPPD_MODULE_ABI,
+	.name = "ping",
+	.init = ping_init,
+};

@@ -1,0 +1,499 @@
+/* router.c — the router process: drains the up rings in batches, handles
+ * binding and session ends, routes stanzas, fills the down rings (with a
+ * bounded queue per worker when one is full) and serves the master. */
+#include "router/router.h"
+#include "lib/jid.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/xs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UP_BATCH  256               /* records per up ring per round: fairness */
+#define PEND_MAX  (64u << 20)       /* bytes queued for one stalled worker */
+
+enum { TAG_UP = 1, TAG_MASTER };
+
+struct pend {
+	struct pend *next;
+	uint16_t type;
+	uint32_t len;
+	alignas(8) char data[];
+};
+
+struct up_tag {
+	int tag;
+	unsigned worker;
+};
+
+static struct {
+	const struct router_args *a;
+	const struct cfg *cfg;
+	int epfd;
+	unsigned n;
+	struct ring **up, **down;
+	bool *down_written;
+	struct pend **pend_head, **pend_tail;
+	size_t *pend_bytes;
+	size_t *dropped;
+	struct up_tag *up_tags;
+	bool running;
+} R;
+
+static int tag_master = TAG_MASTER;
+
+const struct cfg *router_cfg(void)
+{
+	return R.cfg;
+}
+
+/* ------------------------------------------------------------ down rings */
+
+static int down_write(unsigned w, uint16_t type, const void *head, uint32_t hlen,
+                      const void *body, uint32_t blen)
+{
+	char *p = ring_reserve(R.down[w], hlen + blen);
+	if (p == NULL)
+		return XS_AGAIN;
+	memcpy(p, head, hlen);
+	if (blen)
+		memcpy(p + hlen, body, blen);
+	ring_commit(R.down[w], type, hlen + blen);
+	R.down_written[w] = true;
+	return XS_OK;
+}
+
+int router_down(unsigned w, uint16_t type, const void *head, uint32_t hlen, const void *body,
+                uint32_t blen)
+{
+	if (w >= R.n)
+		return XS_ERROR;
+	if ((uint64_t)hlen + blen > R.down[w]->max_record) {
+		log_warn("record of %u bytes for worker %u is over the ring limit; dropped",
+		         hlen + blen, w);
+		return XS_ERROR;
+	}
+	if (R.pend_head[w] == NULL && down_write(w, type, head, hlen, body, blen) == XS_OK)
+		return XS_OK;
+	/* That worker is behind: queue for it alone, bounded, so the others
+	 * keep flowing. */
+	if (R.pend_bytes[w] + hlen + blen > PEND_MAX) {
+		if (R.dropped[w]++ % 1000 == 0)
+			log_warn("worker %u is not draining its ring; %zu record(s) dropped", w,
+			         R.dropped[w]);
+		return XS_ERROR;
+	}
+	struct pend *q = malloc(sizeof(*q) + hlen + blen);
+	if (q == NULL)
+		return XS_ERROR;
+	q->next = NULL;
+	q->type = type;
+	q->len = hlen + blen;
+	memcpy(q->data, head, hlen);
+	if (blen)
+		memcpy(q->data + hlen, body, blen);
+	if (R.pend_tail[w])
+		R.pend_tail[w]->next = q;
+	else
+		R.pend_head[w] = q;
+	R.pend_tail[w] = q;
+	R.pend_bytes[w] += q->len;
+	return XS_OK;
+}
+
+static bool flush_pending(void)
+{
+	bool left = false;
+	for (unsigned w = 0; w < R.n; w++) {
+		while (R.pend_head[w]) {
+			struct pend *q = R.pend_head[w];
+			if (down_write(w, q->type, q->data, q->len, NULL, 0) != XS_OK) {
+				left = true;
+				break;
+			}
+			R.pend_head[w] = q->next;
+			if (R.pend_head[w] == NULL)
+				R.pend_tail[w] = NULL;
+			R.pend_bytes[w] -= q->len;
+			free(q);
+		}
+	}
+	return left;
+}
+
+static void drop_pending(unsigned w)
+{
+	while (R.pend_head[w]) {
+		struct pend *q = R.pend_head[w];
+		R.pend_head[w] = q->next;
+		free(q);
+	}
+	R.pend_tail[w] = NULL;
+	R.pend_bytes[w] = 0;
+}
+
+static void wake_workers(void)
+{
+	for (unsigned w = 0; w < R.n; w++) {
+		if (!R.down_written[w])
+			continue;
+		R.down_written[w] = false;
+		if (ring_wake(R.down[w], R.a->down_efd[w]) != XS_OK)
+			log_error("waking worker %u: %s", w, strerror(errno));
+	}
+}
+
+/* ------------------------------------------------------------ up records */
+
+static void kick(uint64_t conn, uint32_t reason)
+{
+	struct msg_kick k = { .conn = conn, .reason = reason };
+	router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+}
+
+static void bind_session(unsigned w, const struct ring_rec *rec)
+{
+	const struct msg_bind *m = rec->data;
+	if (rec->len < sizeof(*m) || (size_t)m->bare_len + m->res_len + 2 != rec->len - sizeof(*m) ||
+	    m->data[m->bare_len] != '\0' || m->data[m->bare_len + 1 + m->res_len] != '\0' ||
+	    conn_id_worker(m->conn) != w) {
+		log_error("up ring %u: bad bind record", w);
+		return;
+	}
+	const char *bare = m->data, *res = m->data + m->bare_len + 1;
+	struct {
+		struct msg_bound b;
+		char jid[JID_MAX + 2];
+	} out = { 0 };
+	uint64_t replaced = 0;
+	out.b.conn = m->conn;
+	if (sess_bind(bare, res, m->conn, out.jid, sizeof(out.jid), &replaced) != XS_OK) {
+		out.b.status = BIND_FAILED;
+		out.jid[0] = '\0';
+	}
+	out.b.jid_len = (uint32_t)strlen(out.jid);
+	if (replaced && replaced != m->conn) {
+		log_info("%s: replaced by a new connection", out.jid);
+		kick(replaced, KICK_CONFLICT);
+		struct hook_args a = { .jid = out.jid };
+		hooks_run(HOOK_SESSION_CLOSED, &a);
+	}
+	router_down(w, MSG_DOWN_BOUND, &out, (uint32_t)((sizeof(out.b) + out.b.jid_len + 1 + 7) & ~7u),
+	            NULL, 0);
+	if (out.b.status == BIND_OK) {
+		struct hook_args a = { .jid = out.jid };
+		hooks_run(HOOK_SESSION_OPENED, &a);
+	}
+}
+
+static void closed(unsigned w, const struct ring_rec *rec)
+{
+	const struct msg_closed *m = rec->data;
+	if (rec->len < sizeof(*m) + 1 || m->jid_len >= rec->len - sizeof(*m) ||
+	    m->jid[m->jid_len] != '\0') {
+		log_error("up ring %u: bad closed record", w);
+		return;
+	}
+	if (m->jid_len > 0)
+		route_session_gone(m->jid, m->conn);
+}
+
+static void handle_up(unsigned w, const struct ring_rec *rec)
+{
+	switch (rec->type) {
+	case MSG_UP_STANZA: {
+		struct stz s;
+		if (stz_view(&s, rec->data, rec->len) != XS_OK || conn_id_worker(s.h->conn) != w) {
+			log_error("up ring %u: bad stanza record (%u bytes)", w, rec->len);
+			return;
+		}
+		if (hooks_any(HOOK_USER_SEND_PACKET)) {
+			struct hook_args a = { .stz = &s, .jid = stz_from(&s) };
+			if (hooks_run(HOOK_USER_SEND_PACKET, &a) == XS_DROP)
+				return;
+		}
+		route_stanza(&s);
+		break;
+	}
+	case MSG_UP_BIND:
+		bind_session(w, rec);
+		break;
+	case MSG_UP_CLOSED:
+		closed(w, rec);
+		break;
+	default:
+		log_error("up ring %u: unknown record type %u", w, rec->type);
+	}
+}
+
+/* Takes up to `budget` records from worker w's up ring; returns how many. */
+static unsigned drain_up(unsigned w, unsigned budget)
+{
+	struct ring_rec rec;
+	unsigned n = 0;
+	while (n < budget) {
+		int rc = ring_peek(R.up[w], &rec);
+		if (rc == XS_AGAIN)
+			break;
+		if (rc != XS_OK) {
+			log_error("up ring %u corrupt; router exits", w);
+			exit(2);
+		}
+		handle_up(w, &rec);
+		ring_consume(R.up[w]);
+		n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ the master */
+
+struct gone {
+	char (*jids)[JID_MAX + 2];
+	uint64_t *conns;
+	size_t n, cap;
+	unsigned worker, gen;
+};
+
+static bool collect_dead(const char *full, const struct sess_rec *r, void *arg)
+{
+	struct gone *g = arg;
+	if (conn_id_worker(r->conn) != g->worker || conn_id_gen(r->conn) != (g->gen & 0xffff))
+		return true;
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 64;
+		void *nj = realloc(g->jids, nc * sizeof(*g->jids));
+		if (nj == NULL)
+			return false;
+		g->jids = nj;
+		void *ncn = realloc(g->conns, nc * sizeof(*g->conns));
+		if (ncn == NULL)
+			return false;
+		g->conns = ncn;
+		g->cap = nc;
+	}
+	strcpy(g->jids[g->n], full);
+	g->conns[g->n++] = r->conn;
+	return true;
+}
+
+static void worker_died(unsigned w, unsigned gen)
+{
+	if (w >= R.n)
+		return;
+	/* What it published before dying is still valid and comes first. */
+	while (drain_up(w, UINT32_MAX) > 0)
+		;
+	drop_pending(w);
+	struct gone g = { .worker = w, .gen = gen };
+	sess_foreach_all(collect_dead, &g);
+	for (size_t i = 0; i < g.n; i++)
+		route_session_gone(g.jids[i], g.conns[i]);
+	log_info("worker %u (generation %u) died: %zu session(s) removed", w, gen, g.n);
+	free(g.jids);
+	free(g.conns);
+	db_reader_check(router_data_db());
+	sess_commit();
+}
+
+static void master_event(void)
+{
+	for (;;) {
+		union {
+			struct msg_worker_died d;
+			struct msg_ctl_client c;
+			uint32_t type;
+		} m;
+		char cbuf[CMSG_SPACE(4 * sizeof(int))];
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		                     .msg_controllen = sizeof(cbuf) };
+		ssize_t n = recvmsg(R.a->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_error("recvmsg from master: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			log_info("master went away; router exits");
+			R.running = false;
+			return;
+		}
+		int fd = -1;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			int *fds = (int *)CMSG_DATA(cm);
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				if (fd == -1)
+					fd = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC) {
+			log_error("control message truncated");
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		if (n == sizeof(m.c) && m.type == MSG_SOCK_CTL_CLIENT && fd != -1) {
+			ctl_client_add(fd);
+		} else if (n == sizeof(m.d) && m.type == MSG_SOCK_WORKER_DIED) {
+			worker_died(m.d.worker, m.d.generation);
+			if (fd != -1)
+				close(fd);
+		} else {
+			log_error("bad message from master (%zd bytes)", n);
+			if (fd != -1)
+				close(fd);
+		}
+	}
+}
+
+int router_watch(int fd, void *tag, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = tag };
+	if (epoll_ctl(R.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_error("epoll_ctl: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int router_rewatch(int fd, void *tag, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = tag };
+	return epoll_ctl(R.epfd, EPOLL_CTL_MOD, fd, &ev) == -1 ? XS_ERROR : XS_OK;
+}
+
+void router_unwatch(int fd)
+{
+	epoll_ctl(R.epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* ------------------------------------------------------------ main loop */
+
+static int setup(const struct router_args *a)
+{
+	R.a = a;
+	R.cfg = a->cfg;
+	R.n = a->cfg->workers;
+	R.up = calloc(R.n, sizeof(*R.up));
+	R.down = calloc(R.n, sizeof(*R.down));
+	R.down_written = calloc(R.n, sizeof(*R.down_written));
+	R.pend_head = calloc(R.n, sizeof(*R.pend_head));
+	R.pend_tail = calloc(R.n, sizeof(*R.pend_tail));
+	R.pend_bytes = calloc(R.n, sizeof(*R.pend_bytes));
+	R.dropped = calloc(R.n, sizeof(*R.dropped));
+	R.up_tags = calloc(R.n, sizeof(*R.up_tags));
+	if (!R.up || !R.down || !R.down_written || !R.pend_head || !R.pend_tail || !R.pend_bytes ||
+	    !R.dropped || !R.up_tags)
+		return XS_ERROR;
+	R.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (R.epfd == -1) {
+		log_error("epoll_create1: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	for (unsigned w = 0; w < R.n; w++) {
+		R.up[w] = shm_up_ring(a->seg, w);
+		R.down[w] = shm_down_ring(a->seg, w);
+		ring_consumer_attach(R.up[w]);
+		ring_producer_attach(R.down[w]);
+		R.up_tags[w] = (struct up_tag){ .tag = TAG_UP, .worker = w };
+		if (router_watch(a->up_efd[w], &R.up_tags[w], EPOLLIN) != XS_OK)
+			return XS_ERROR;
+	}
+	if (router_watch(a->sock, &tag_master, EPOLLIN) != XS_OK)
+		return XS_ERROR;
+	if (sess_open(a->cfg) != XS_OK)
+		return XS_ERROR;
+	if (plugins_load(a->cfg) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+static void teardown(void)
+{
+	plugins_stop();
+	sess_commit();
+	sess_close();
+	for (unsigned w = 0; w < R.n; w++)
+		drop_pending(w);
+	free(R.up);
+	free(R.down);
+	free(R.down_written);
+	free(R.pend_head);
+	free(R.pend_tail);
+	free(R.pend_bytes);
+	free(R.dropped);
+	free(R.up_tags);
+	close(R.epfd);
+}
+
+int router_main(const struct router_args *a)
+{
+	memset(&R, 0, sizeof(R));
+	if (setup(a) != XS_OK) {
+		log_error("router start failed");
+		teardown();
+		return 1;
+	}
+	log_info("router ready: %u worker ring pair(s)", R.n);
+	R.running = true;
+	while (R.running) {
+		bool pending = flush_pending();
+		unsigned done = 0;
+		for (unsigned w = 0; w < R.n; w++)
+			done += drain_up(w, UP_BATCH);
+		/* One commit for the whole batch: the session table's group commit. */
+		sess_commit();
+		pending = flush_pending() || pending;
+		wake_workers();
+
+		int timeout = 0;
+		bool slept = false;
+		if (done == 0) {
+			bool all_quiet = true;
+			for (unsigned w = 0; w < R.n && all_quiet; w++)
+				if (ring_sleep_prepare(R.up[w]) == XS_AGAIN)
+					all_quiet = false;
+			slept = true;
+			/* A full down ring frees up without telling us: look again soon. */
+			timeout = !all_quiet ? 0 : pending ? 1 : -1;
+		}
+		struct epoll_event evs[64];
+		int n = epoll_wait(R.epfd, evs, 64, timeout);
+		if (slept)
+			for (unsigned w = 0; w < R.n; w++)
+				ring_sleep_done(R.up[w]);
+		if (n == -1 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int tag = *(int *)evs[i].data.ptr;
+			if (tag == TAG_UP) {
+				uint64_t v;
+				unsigned w = ((struct up_tag *)evs[i].data.ptr)->worker;
+				while (read(a->up_efd[w], &v, sizeof(v)) == sizeof(v))
+					;
+			} else if (tag == TAG_MASTER) {
+				master_event();
+			} else {
+				ctl_event(evs[i].data.ptr, evs[i].events);
+			}
+		}
+		sess_commit();
+		wake_workers();
+	}
+	teardown();
+	return 0;
+}

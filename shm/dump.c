@@ -1,0 +1,161 @@
+/* dump.c — xmppd-shm-dump: print what a running xmppd keeps in its shared
+ * memory segment, attached read-only so looking can never disturb it.
+ *
+ * Everything is read while the server runs: counters and ring positions are
+ * each a consistent snapshot on their own, not together. */
+#include "shm/shm.h"
+
+#include "lib/xs.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *prog = "xmppd-shm-dump";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: %s -s NAME\n"
+	        "Print the header, per-worker stats and ring fill of an xmppd shared-memory\n"
+	        "segment, attached read-only.\n"
+	        "  -s, --segment NAME   segment name, e.g. /xmppd-0123456789abcdef\n"
+	        "  -h, --help           show this help\n",
+	        prog);
+}
+
+/* "running", "gone" or "" (unknown): a pid in the segment outlives its process
+ * when that process crashed, and seeing that is half of why one runs a dump. */
+static const char *pid_state(int32_t pid)
+{
+	if (pid <= 0)
+		return "";
+	if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+		return " (running)";
+	if (errno == ESRCH)
+		return " (gone)";
+	return "";
+}
+
+static void print_header(const struct shm_segment *seg)
+{
+	const struct shm_header *h = seg->hdr;
+	char when[64] = "?";
+	time_t t = (time_t)h->created;
+	struct tm tm;
+	if (localtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	int32_t master = atomic_load_explicit(&h->master_pid, memory_order_relaxed);
+	int32_t router = atomic_load_explicit(&h->router_pid, memory_order_relaxed);
+
+	printf("segment %s\n", seg->name);
+	printf("  magic       %#018" PRIx64 "\n", h->magic);
+	printf("  version     %u\n", h->version);
+	printf("  size        %" PRIu64 " bytes\n", h->total_size);
+	printf("  created     %s\n", when);
+	printf("  workers     %u\n", h->nworkers);
+	printf("  ring size   %" PRIu64 " bytes (max record %" PRIu64 ")\n", h->ring_size,
+	       h->ring_size / 4);
+	printf("  master pid  %" PRId32 "%s\n", master, pid_state(master));
+	printf("  router pid  %" PRId32 "%s\n", router, pid_state(router));
+}
+
+static void print_ring(const char *label, const struct ring *r)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint64_t fill = ring_fill(r);
+	uint64_t hw = atomic_load_explicit(&r->high_water, memory_order_relaxed);
+	uint64_t recs = atomic_load_explicit(&r->records, memory_order_relaxed);
+	uint32_t sleeping = atomic_load_explicit(&r->sleeping, memory_order_relaxed);
+	printf("  %-4s ring   head %" PRIu64 " tail %" PRIu64 " fill %" PRIu64 " (%.1f%%)"
+	       " high-water %" PRIu64 " (%.1f%%) records %" PRIu64 "%s\n",
+	       label, head, tail, fill, 100.0 * (double)fill / (double)r->size, hw,
+	       100.0 * (double)hw / (double)r->size, recs,
+	       sleeping ? " consumer-sleeping" : "");
+}
+
+static void print_worker(struct shm_segment *seg, unsigned i)
+{
+	const struct shm_worker_stats *s = &shm_slot(seg, i)->stats;
+	int32_t pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+#define STAT(f) atomic_load_explicit(&s->f, memory_order_relaxed)
+	printf("worker %u: pid %" PRId32 "%s generation %" PRIu32 "\n", i, pid, pid_state(pid),
+	       STAT(generation));
+	printf("  connections %" PRIu64 " sessions %" PRIu64 " accepted %" PRIu64 "\n",
+	       STAT(connections), STAT(sessions), STAT(accepted));
+	printf("  stanzas     in %" PRIu64 " out %" PRIu64 "\n", STAT(stanzas_in),
+	       STAT(stanzas_out));
+	printf("  bytes       in %" PRIu64 " out %" PRIu64 "\n", STAT(bytes_in), STAT(bytes_out));
+#undef STAT
+	print_ring("up", shm_up_ring(seg, i));
+	print_ring("down", shm_down_ring(seg, i));
+}
+
+static void print_segment(struct shm_segment *seg)
+{
+	print_header(seg);
+	for (unsigned i = 0; i < seg->hdr->nworkers; i++)
+		print_worker(seg, i);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "segment", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL;
+	int c;
+	opterr = 0; /* one line of our own instead of getopt's */
+	while ((c = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			name = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "%s: option %s needs an argument (try --help)\n", prog,
+			        argv[optind - 1]);
+			return 1;
+		default:
+			/* optopt names a bad short option; a bad long one is only in argv. */
+			if (optopt != 0)
+				fprintf(stderr, "%s: unknown option -%c (try --help)\n", prog, optopt);
+			else
+				fprintf(stderr, "%s: unknown option %s (try --help)\n", prog,
+				        argv[optind - 1]);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument %s (try --help)\n", prog, argv[optind]);
+		return 1;
+	}
+	if (name == NULL) {
+		fprintf(stderr, "%s: no segment given: use -s NAME (try --help)\n", prog);
+		return 1;
+	}
+
+	struct shm_segment seg;
+	char err[256];
+	if (shm_attach(&seg, name, true, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	print_segment(&seg);
+	shm_detach(&seg);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "%s: writing output: %s\n", prog, strerror(errno));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,370 @@
+/* c2s.c — the client stream (RFC 6120): stream header, features, SASL
+ * hand-over, resource binding through the router, the legacy session IQ,
+ * and validation of every stanza before it goes up the ring. */
+#include "workers/conn.h"
+#include "lib/jid.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/xmpp.h"
+#include "lib/xs.h"
+
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_open(void *arg, const struct xs_open *h);
+static void on_stanza(void *arg, struct stz_builder *b, bool to_bad);
+static void on_close(void *arg);
+static void on_error(void *arg, const char *condition);
+
+static const struct xmlstream_cb stream_cb = {
+	.on_open = on_open, .on_stanza = on_stanza, .on_close = on_close, .on_error = on_error,
+};
+
+struct conn *c2s_new(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->fd = fd;
+	c->state = C2S_OPENING;
+	c->xs = xmlstream_new(&stream_cb, c, W.cfg->max_stanza_size);
+	if (c->xs == NULL) {
+		free(c);
+		return NULL;
+	}
+	snprintf(c->peer, sizeof(c->peer), "fd %d", fd);
+	return c;
+}
+
+void c2s_free(struct conn *c)
+{
+	xmlstream_free(c->xs);
+	sasl_free(c);
+	buf_free(&c->out);
+	free(c->user);
+	free(c->jid);
+	free(c->pending_id);
+	free(c);
+}
+
+void c2s_input(struct conn *c, const char *data, size_t len)
+{
+	if (c->state == C2S_CLOSING)
+		return;
+	(void)xmlstream_feed(c->xs, data, len);
+}
+
+static void send_header(struct conn *c)
+{
+	uint8_t rnd[8];
+	gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd));
+	for (int i = 0; i < 8; i++)
+		snprintf(c->stream_id + 2 * i, 3, "%02x", rnd[i]);
+	char hdr[512];
+	snprintf(hdr, sizeof(hdr),
+	         "<?xml version='1.0'?><stream:stream xmlns='" STZ_NS_CLIENT "' "
+	         "xmlns:stream='" NS_STREAMS "' id='%s' from='%s' version='1.0' xml:lang='en'>",
+	         c->stream_id, c->host ? c->host : W.cfg->hosts[0]);
+	conn_writez(c, hdr);
+	c->header_sent = true;
+}
+
+void c2s_stream_error(struct conn *c, const char *condition, const char *text)
+{
+	if (c->fd < 0)
+		return;
+	if (!c->header_sent)
+		send_header(c);
+	char msg[512];
+	snprintf(msg, sizeof(msg), "<stream:error><%s xmlns='" NS_STREAM_ERR "'/>%s%s%s</stream:error>"
+	         "</stream:stream>", condition,
+	         text ? "<text xmlns='" NS_STREAM_ERR "'>" : "", text ? text : "",
+	         text ? "</text>" : "");
+	conn_writez(c, msg);
+	log_info("%s: stream error %s%s%s", c->peer, condition, text ? ": " : "", text ? text : "");
+	conn_close(c);
+}
+
+static void send_features(struct conn *c)
+{
+	conn_writez(c, "<stream:features>");
+	if (c->state == C2S_AUTH) {
+		/* Room for <starttls/> first when TLS arrives. */
+		sasl_features(c);
+	} else {
+		conn_writez(c, "<bind xmlns='" NS_BIND "'/>"
+		               "<session xmlns='" NS_SESSION "'><optional/></session>");
+	}
+	conn_writez(c, "</stream:features>");
+}
+
+static void on_open(void *arg, const struct xs_open *h)
+{
+	struct conn *c = arg;
+	if (h->to) {
+		char host[JID_PART_MAX + 1];
+		if (jid_nameprep(h->to, strlen(h->to), host, sizeof(host)) == XS_OK) {
+			for (size_t i = 0; i < W.cfg->nhosts; i++)
+				if (strcmp(W.cfg->hosts[i], host) == 0)
+					c->host = W.cfg->hosts[i];
+		}
+	}
+	if (strcmp(h->name, "stream") != 0 || strcmp(h->ns, NS_STREAMS) != 0) {
+		c2s_stream_error(c, "invalid-namespace", NULL);
+		return;
+	}
+	if (h->default_ns == NULL || strcmp(h->default_ns, STZ_NS_CLIENT) != 0) {
+		c2s_stream_error(c, "invalid-namespace", NULL);
+		return;
+	}
+	if (h->to == NULL) {
+		c2s_stream_error(c, "host-unknown", "no 'to' in the stream header");
+		return;
+	}
+	if (c->host == NULL) {
+		c2s_stream_error(c, "host-unknown", NULL);
+		return;
+	}
+	if (h->version == NULL || strncmp(h->version, "1.", 2) != 0) {
+		c2s_stream_error(c, "unsupported-version", NULL);
+		return;
+	}
+	send_header(c);
+	if (c->state == C2S_OPENING)
+		c->state = C2S_AUTH;
+	send_features(c);
+}
+
+static void on_close(void *arg)
+{
+	struct conn *c = arg;
+	conn_writez(c, "</stream:stream>");
+	conn_close(c);
+}
+
+static void on_error(void *arg, const char *condition)
+{
+	c2s_stream_error(arg, condition, NULL);
+}
+
+/* Answers a stanza with an error the worker decides itself. */
+static void reply_error(struct conn *c, const struct stz *s, const char *condition)
+{
+	if (!xmpp_may_answer_error(s))
+		return;
+	struct stz r;
+	if (xmpp_error_reply(&W.reply, s, c->host, condition) != XS_OK ||
+	    worker_encode(&W.reply, 0, &r) != XS_OK) {
+		log_error("%s: cannot build an error reply", c->peer);
+		return;
+	}
+	conn_write_stz(c, &r);
+}
+
+/* An IQ result with this id, carrying <bind><jid/></bind> when jid is set. */
+static void reply_result(struct conn *c, const char *id, const char *jid_payload)
+{
+	struct stz_builder *b = &W.reply;
+	stz_b_reset(b);
+	int rc = stz_b_openz(b, "iq", STZ_NS_CLIENT);
+	if (rc == XS_OK && id && *id)
+		rc = stz_b_attrz(b, "id", id);
+	if (rc == XS_OK)
+		rc = stz_b_attrz(b, "type", "result");
+	if (rc == XS_OK && jid_payload) {
+		rc = stz_b_openz(b, "bind", NS_BIND);
+		if (rc == XS_OK)
+			rc = stz_b_openz(b, "jid", NS_BIND);
+		if (rc == XS_OK)
+			rc = stz_b_text(b, jid_payload, strlen(jid_payload));
+		if (rc == XS_OK)
+			rc = stz_b_close(b);
+		if (rc == XS_OK)
+			rc = stz_b_close(b);
+	}
+	if (rc == XS_OK)
+		rc = stz_b_close(b);
+	struct stz r;
+	if (rc != XS_OK || worker_encode(b, 0, &r) != XS_OK) {
+		log_error("%s: cannot build a result", c->peer);
+		return;
+	}
+	conn_write_stz(c, &r);
+}
+
+static void request_bind(struct conn *c, const struct stz *s, uint32_t bind)
+{
+	char res[JID_PART_MAX + 1] = "";
+	uint32_t rnode = stz_child(s, bind, "resource", NS_BIND);
+	if (rnode) {
+		const char *want = stz_text(s, rnode);
+		if (*want && jid_resourceprep(want, strlen(want), res, sizeof(res)) != XS_OK) {
+			reply_error(c, s, "bad-request");
+			return;
+		}
+	}
+	char bare[JID_MAX + 1];
+	int bl = snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+	size_t rl = strlen(res);
+	size_t len = sizeof(struct msg_bind) + (size_t)bl + 1 + rl + 1;
+	struct msg_bind *m = calloc(1, len);
+	if (m == NULL)
+		return;
+	m->conn = c->id;
+	m->bare_len = (uint16_t)bl;
+	m->res_len = (uint16_t)rl;
+	memcpy(m->data, bare, (size_t)bl + 1);
+	memcpy(m->data + bl + 1, res, rl + 1);
+	free(c->pending_id);
+	c->pending_id = strdup(stz_id(s));
+	if (worker_up(MSG_UP_BIND, m, (uint32_t)len) == XS_OK) {
+		c->bind_sent = true;
+		c->state = C2S_BINDING;
+	} else {
+		reply_error(c, s, "internal-server-error");
+	}
+	free(m);
+}
+
+void c2s_bound(struct conn *c, uint32_t status, const char *jid)
+{
+	if (c->state != C2S_BINDING)
+		return;
+	/* The answer goes to the IQ that asked; rebuild its shape from the id. */
+	struct stz_builder *b = &W.reply;
+	stz_b_reset(b);
+	if (status != BIND_OK) {
+		stz_b_openz(b, "iq", STZ_NS_CLIENT);
+		if (c->pending_id && *c->pending_id)
+			stz_b_attrz(b, "id", c->pending_id);
+		stz_b_attrz(b, "type", "error");
+		stz_b_openz(b, "error", STZ_NS_CLIENT);
+		stz_b_attrz(b, "type", "wait");
+		stz_b_openz(b, "internal-server-error", STZ_NS_STANZAS);
+		stz_b_close(b);
+		stz_b_close(b);
+		stz_b_close(b);
+		struct stz r;
+		if (worker_encode(b, 0, &r) == XS_OK)
+			conn_write_stz(c, &r);
+		c->state = C2S_AUTHED;
+		return;
+	}
+	free(c->jid);
+	c->jid = strdup(jid);
+	if (c->jid == NULL || xmlstream_stamp(c->xs, jid) != XS_OK) {
+		c2s_stream_error(c, "internal-server-error", NULL);
+		return;
+	}
+	c->state = C2S_BOUND;
+	worker_stat_sessions(1);
+	reply_result(c, c->pending_id, jid);
+	free(c->pending_id);
+	c->pending_id = NULL;
+	log_info("%s: bound %s", c->peer, jid);
+}
+
+void c2s_kick(struct conn *c, uint32_t reason)
+{
+	switch (reason) {
+	case KICK_CONFLICT:
+		c2s_stream_error(c, "conflict", "Replaced by new connection");
+		break;
+	case KICK_SHUTDOWN:
+		c2s_stream_error(c, "system-shutdown", NULL);
+		break;
+	default:
+		c2s_stream_error(c, "policy-violation", NULL);
+		break;
+	}
+}
+
+/* Before a session: SASL, then binding and the legacy session IQ. */
+static void pre_session(struct conn *c, const struct stz *s)
+{
+	if (c->state == C2S_AUTH) {
+		if (strcmp(stz_str(s, s->nodes[0].ns), NS_SASL) != 0) {
+			c2s_stream_error(c, "not-authorized", NULL);
+			return;
+		}
+		int rc = sasl_handle(c, s);
+		if (rc == XS_DONE) {
+			c->state = C2S_AUTHED;
+			xmlstream_restart(c->xs);
+		}
+		return;
+	}
+	if (c->state == C2S_BINDING) {
+		reply_error(c, s, "unexpected-request");
+		return;
+	}
+	/* C2S_AUTHED */
+	uint32_t bind;
+	if (s->h->kind == STZ_IQ && s->h->type == STZ_T_SET &&
+	    (bind = stz_child(s, 0, "bind", NS_BIND)) != 0) {
+		request_bind(c, s, bind);
+		return;
+	}
+	if (s->h->kind == STZ_IQ && s->h->type != STZ_T_RESULT && s->h->type != STZ_T_ERROR) {
+		reply_error(c, s, "not-authorized");
+		return;
+	}
+	c2s_stream_error(c, "not-authorized", NULL);
+}
+
+/* Checks a session stanza (RFC 6120 §8); XS_OK, or the error was answered. */
+static int validate(struct conn *c, const struct stz *s, bool to_bad)
+{
+	if (s->h->kind == STZ_OTHER || strcmp(stz_str(s, s->nodes[0].ns), STZ_NS_CLIENT) != 0) {
+		c2s_stream_error(c, "unsupported-stanza-type", NULL);
+		return XS_ERROR;
+	}
+	if (to_bad) {
+		reply_error(c, s, "jid-malformed");
+		return XS_ERROR;
+	}
+	if (!stz_type_valid(s->h->kind, s->h->type)) {
+		reply_error(c, s, "bad-request");
+		return XS_ERROR;
+	}
+	if (s->h->kind == STZ_IQ) {
+		unsigned nchild = 0;
+		for (uint32_t n = stz_first_child(s, 0); n; n = stz_next_sibling(s, 0, n))
+			nchild += !s->nodes[n].is_text;
+		if (s->h->id.len == 0 ||
+		    ((s->h->type == STZ_T_GET || s->h->type == STZ_T_SET) && nchild != 1)) {
+			reply_error(c, s, "bad-request");
+			return XS_ERROR;
+		}
+	}
+	return XS_OK;
+}
+
+static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
+{
+	struct conn *c = arg;
+	if (c->state == C2S_CLOSING)
+		return;
+	struct stz s;
+	if (worker_encode(b, c->id, &s) != XS_OK) {
+		c2s_stream_error(c, "policy-violation", "stanza too large");
+		return;
+	}
+	if (c->state != C2S_BOUND) {
+		pre_session(c, &s);
+		return;
+	}
+	worker_stat_stanza_in();
+	if (validate(c, &s, to_bad) != XS_OK)
+		return;
+	/* The legacy session IQ (RFC 3921) is a no-op answered here. */
+	if (s.h->kind == STZ_IQ && s.h->type == STZ_T_SET && !stz_has_to(&s) &&
+	    stz_child(&s, 0, "session", NS_SESSION)) {
+		reply_result(c, stz_id(&s), NULL);
+		return;
+	}
+	if (worker_up(MSG_UP_STANZA, W.scratch, s.h->size) != XS_OK)
+		c2s_stream_error(c, "policy-violation", "stanza too large");
+}

@@ -1,0 +1,243 @@
+/* sasl.c — SASL in the worker (RFC 6120 §6): PLAIN (RFC 4616) and
+ * SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677) against the salted keys
+ * of the users table.  An unknown user runs SCRAM to the end with fake
+ * credentials, so the answer does not tell whether the account exists. */
+#include "workers/conn.h"
+#include "lib/jid.h"
+#include "lib/log.h"
+#include "lib/scram.h"
+#include "lib/users.h"
+#include "lib/xmpp.h"
+#include "lib/xs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SASL_DATA_MAX 8192 /* decoded bytes of one SASL message */
+
+enum mech { MECH_PLAIN = 1, MECH_SCRAM_SHA1, MECH_SCRAM_SHA256 };
+
+struct sasl {
+	enum mech mech;
+	bool started;             /* the initial response arrived */
+	struct scram_server scram;
+};
+
+static const struct {
+	const char *name;
+	enum mech mech;
+} mechs[] = {
+	{ "SCRAM-SHA-256", MECH_SCRAM_SHA256 },
+	{ "SCRAM-SHA-1", MECH_SCRAM_SHA1 },
+	{ "PLAIN", MECH_PLAIN },
+};
+
+void sasl_features(struct conn *c)
+{
+	conn_writez(c, "<mechanisms xmlns='" NS_SASL "'>");
+	for (size_t i = 0; i < XS_ARRAY_LEN(mechs); i++) {
+		conn_writez(c, "<mechanism>");
+		conn_writez(c, mechs[i].name);
+		conn_writez(c, "</mechanism>");
+	}
+	conn_writez(c, "</mechanisms>");
+}
+
+void sasl_free(struct conn *c)
+{
+	if (c->sasl) {
+		explicit_bzero(c->sasl, sizeof(*c->sasl));
+		free(c->sasl);
+		c->sasl = NULL;
+	}
+}
+
+static int fail(struct conn *c, const char *condition)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "<failure xmlns='" NS_SASL "'><%s/></failure>", condition);
+	conn_writez(c, msg);
+	log_info("%s: SASL failure %s", c->peer, condition);
+	sasl_free(c);
+	return XS_OK; /* the client may try again */
+}
+
+/* Sends <challenge/> or <success/> with base64 data (none when len is 0). */
+static void send_b64(struct conn *c, const char *elem, const char *data, size_t len)
+{
+	char b64[4096];
+	int n = len ? scram_b64_encode((const uint8_t *)data, len, b64, sizeof(b64)) : 0;
+	if (n < 0)
+		n = 0;
+	char head[80];
+	snprintf(head, sizeof(head), "<%s xmlns='" NS_SASL "'>", elem);
+	conn_writez(c, head);
+	conn_write(c, b64, (size_t)n);
+	snprintf(head, sizeof(head), "</%s>", elem);
+	conn_writez(c, head);
+}
+
+static int succeed(struct conn *c, const char *user, const char *extra)
+{
+	free(c->user);
+	c->user = strdup(user);
+	if (c->user == NULL)
+		return XS_ERROR;
+	send_b64(c, "success", extra ? extra : "", extra ? strlen(extra) : 0);
+	log_info("%s: authenticated %s@%s (%s)", c->peer, user, c->host,
+	         c->sasl->mech == MECH_PLAIN ? "PLAIN"
+	         : c->sasl->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
+	sasl_free(c);
+	return XS_DONE;
+}
+
+/* Looks the user up; XS_OK with creds, XS_PASS for no such user. */
+static int lookup(struct conn *c, const char *user, struct scram_creds *creds)
+{
+	char bare[JID_MAX + 1];
+	snprintf(bare, sizeof(bare), "%s@%s", user, c->host);
+	MDB_txn *txn = worker_rtxn();
+	if (txn == NULL)
+		return XS_ERROR;
+	int rc = users_get(&W.data, txn, bare, creds);
+	worker_rtxn_done();
+	return rc;
+}
+
+/* The authorization identity, when given, must be the user's own bare JID. */
+static bool authzid_ok(struct conn *c, const char *user, const char *authzid, size_t len)
+{
+	if (len == 0)
+		return true;
+	struct jid j;
+	if (jid_parse(authzid, len, &j) != XS_OK || j.resource[0])
+		return false;
+	return strcmp(j.node, user) == 0 && strcmp(j.domain, c->host) == 0;
+}
+
+static int plain(struct conn *c, const char *msg, size_t len)
+{
+	const char *authzid = msg;
+	const char *nul1 = memchr(msg, '\0', len);
+	if (nul1 == NULL)
+		return fail(c, "malformed-request");
+	const char *authcid = nul1 + 1;
+	const char *nul2 = memchr(authcid, '\0', len - (size_t)(authcid - msg));
+	if (nul2 == NULL)
+		return fail(c, "malformed-request");
+	const char *pass = nul2 + 1;
+	size_t plen = len - (size_t)(pass - msg);
+	if (memchr(pass, '\0', plen) != NULL || plen == 0 || nul2 == authcid)
+		return fail(c, "malformed-request");
+	char user[JID_PART_MAX + 1];
+	if (jid_nodeprep(authcid, (size_t)(nul2 - authcid), user, sizeof(user)) != XS_OK)
+		return fail(c, "not-authorized");
+	if (!authzid_ok(c, user, authzid, (size_t)(nul1 - authzid)))
+		return fail(c, "invalid-authzid");
+	struct scram_creds creds;
+	int rc = lookup(c, user, &creds);
+	if (rc == XS_ERROR)
+		return fail(c, "temporary-auth-failure");
+	int ok = rc == XS_OK && scram_check_plain(&creds, pass, plen) == XS_OK;
+	explicit_bzero(&creds, sizeof(creds));
+	if (!ok)
+		return fail(c, "not-authorized");
+	return succeed(c, user, NULL);
+}
+
+static int scram_first(struct conn *c, const char *msg, size_t len)
+{
+	struct sasl *sa = c->sasl;
+	enum scram_hash h = sa->mech == MECH_SCRAM_SHA1 ? SCRAM_SHA1 : SCRAM_SHA256;
+	if (scram_server_start(&sa->scram, h, msg, len) != XS_OK)
+		return fail(c, "malformed-request");
+	char user[JID_PART_MAX + 1];
+	const char *name = sa->scram.username;
+	struct scram_creds creds;
+	int rc = jid_nodeprep(name, strlen(name), user, sizeof(user)) == XS_OK
+	       ? lookup(c, user, &creds) : XS_PASS;
+	if (rc == XS_ERROR)
+		return fail(c, "temporary-auth-failure");
+	if (rc == XS_PASS)
+		scram_creds_fake(name, W.scram_secret, W.cfg->scram_iterations, &creds);
+	else
+		snprintf(sa->scram.username, sizeof(sa->scram.username), "%s", user);
+	if (sa->scram.authzid[0] &&
+	    !authzid_ok(c, user, sa->scram.authzid, strlen(sa->scram.authzid)))
+		return fail(c, "invalid-authzid");
+	char out[2048];
+	rc = scram_server_challenge(&sa->scram, &creds, NULL, out, sizeof(out));
+	explicit_bzero(&creds, sizeof(creds));
+	if (rc != XS_OK)
+		return fail(c, "temporary-auth-failure");
+	send_b64(c, "challenge", out, strlen(out));
+	return XS_OK;
+}
+
+static int scram_final(struct conn *c, const char *msg, size_t len)
+{
+	char out[512];
+	if (scram_server_finish(&c->sasl->scram, msg, len, out, sizeof(out)) != XS_OK)
+		return fail(c, "not-authorized");
+	char user[JID_PART_MAX + 1];
+	snprintf(user, sizeof(user), "%s", c->sasl->scram.username);
+	return succeed(c, user, out);
+}
+
+/* Dispatches one client message of the current mechanism. */
+static int step(struct conn *c, const char *data, size_t len)
+{
+	struct sasl *sa = c->sasl;
+	if (!sa->started) {
+		sa->started = true;
+		return sa->mech == MECH_PLAIN ? plain(c, data, len) : scram_first(c, data, len);
+	}
+	if (sa->mech == MECH_PLAIN)
+		return fail(c, "malformed-request");
+	return scram_final(c, data, len);
+}
+
+int sasl_handle(struct conn *c, const struct stz *s)
+{
+	const char *name = stz_str(s, s->nodes[0].name);
+	if (strcmp(name, "abort") == 0)
+		return fail(c, "aborted");
+	bool is_auth = strcmp(name, "auth") == 0;
+	if (!is_auth && (strcmp(name, "response") != 0 || c->sasl == NULL))
+		return fail(c, "malformed-request");
+	if (is_auth) {
+		sasl_free(c);
+		const char *m = stz_attr(s, 0, "mechanism");
+		enum mech mech = 0;
+		for (size_t i = 0; m && i < XS_ARRAY_LEN(mechs); i++)
+			if (strcmp(m, mechs[i].name) == 0)
+				mech = mechs[i].mech;
+		if (mech == 0)
+			return fail(c, "invalid-mechanism");
+		c->sasl = calloc(1, sizeof(*c->sasl));
+		if (c->sasl == NULL)
+			return XS_ERROR;
+		c->sasl->mech = mech;
+	}
+	const char *text = stz_text(s, 0);
+	size_t tlen = strlen(text);
+	if (tlen == 0) {
+		if (is_auth) { /* no initial response: ask for it */
+			send_b64(c, "challenge", "", 0);
+			return XS_OK;
+		}
+	}
+	static char data[SASL_DATA_MAX + 1];
+	int n = 0;
+	/* "=" is the explicit empty response (RFC 6120 §6.4.2). */
+	if (!(tlen == 1 && text[0] == '=') && tlen > 0) {
+		n = scram_b64_decode(text, tlen, (uint8_t *)data, SASL_DATA_MAX);
+		if (n < 0)
+			return fail(c, "incorrect-encoding");
+	}
+	data[n] = '\0';
+	int rc = step(c, data, (size_t)n);
+	explicit_bzero(data, (size_t)n);
+	return rc;
+}

@@ -1,0 +1,625 @@
+/* worker.c — the C2S worker process: event loop, connection table, hand-off
+ * from the master, the up ring (with its in-order overflow queue) and the
+ * down ring. */
+#include "workers/worker.h"
+#include "workers/conn.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/xs.h"
+
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { TAG_CONN = 1, TAG_SOCK, TAG_DOWN };
+
+#define READ_CHUNK   16384
+#define DOWN_BUDGET  4096     /* records taken from the down ring per iteration */
+#define OUT_MAX      (8u << 20) /* a client this far behind is cut off */
+
+struct upq_item {
+	struct upq_item *next;
+	uint16_t type;
+	uint32_t len;
+	alignas(8) char data[];
+};
+
+struct worker_ctx W;
+
+static struct {
+	const struct worker_args *a;
+	struct ring *up, *down;
+	struct shm_worker_stats *stats;
+	int epfd;
+	struct conn **slots;      /* by slot index */
+	uint16_t *reuse;          /* per slot: bumped when the slot is reused */
+	uint32_t nslots, cap;
+	uint32_t *free_slots;
+	uint32_t nfree;
+	struct upq_item *upq_head, *upq_tail;
+	bool up_written;
+	struct conn **dirty;      /* connections with output to flush */
+	size_t ndirty, dirty_cap;
+	uint64_t *readable;       /* connection ids with unread input (edge-triggered) */
+	size_t nreadable, readable_cap;
+	struct conn **dead;       /* closed, freed at the end of the iteration */
+	size_t ndead, dead_cap;
+	bool running;
+} S;
+
+static int tag_sock = TAG_SOCK, tag_down = TAG_DOWN;
+
+static int push_ptr(void ***arr, size_t *n, size_t *cap, void *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		void **na = realloc(*arr, nc * sizeof(*na));
+		if (na == NULL)
+			return XS_ERROR;
+		*arr = na;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = p;
+	return XS_OK;
+}
+
+static void stat_add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+static void stat_sub(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_sub_explicit(v, n, memory_order_relaxed);
+}
+
+void worker_stat_sessions(int delta)
+{
+	if (delta > 0)
+		stat_add(&S.stats->sessions, (uint64_t)delta);
+	else
+		stat_sub(&S.stats->sessions, (uint64_t)-delta);
+}
+
+void worker_stat_stanza_in(void)
+{
+	stat_add(&S.stats->stanzas_in, 1);
+}
+
+/* ------------------------------------------------------------ connection table */
+
+static struct conn *conn_lookup(uint64_t id)
+{
+	uint32_t slot = conn_id_slot(id);
+	if (slot >= S.nslots || S.slots[slot] == NULL || S.slots[slot]->id != id)
+		return NULL;
+	return S.slots[slot];
+}
+
+static int conn_register(struct conn *c)
+{
+	uint32_t slot;
+	if (S.nfree > 0) {
+		slot = S.free_slots[--S.nfree];
+	} else {
+		if (S.nslots == S.cap) {
+			uint32_t nc = S.cap ? S.cap * 2 : 1024;
+			if (nc > (1u << 24))
+				return XS_ERROR;
+			struct conn **ns = realloc(S.slots, nc * sizeof(*ns));
+			if (ns == NULL)
+				return XS_ERROR;
+			S.slots = ns;
+			uint16_t *nr = realloc(S.reuse, nc * sizeof(*nr));
+			if (nr == NULL)
+				return XS_ERROR;
+			S.reuse = nr;
+			uint32_t *nf = realloc(S.free_slots, nc * sizeof(*nf));
+			if (nf == NULL)
+				return XS_ERROR;
+			S.free_slots = nf;
+			S.cap = nc;
+		}
+		slot = S.nslots++;
+		S.reuse[slot] = 0;
+	}
+	S.slots[slot] = c;
+	c->slot = slot;
+	c->id = conn_id_make(S.a->index, S.a->generation, slot, ++S.reuse[slot]);
+	return XS_OK;
+}
+
+static void mark_dirty(struct conn *c)
+{
+	if (!c->dirty && push_ptr((void ***)&S.dirty, &S.ndirty, &S.dirty_cap, c) == XS_OK)
+		c->dirty = true;
+}
+
+static void mark_readable(struct conn *c)
+{
+	push_ptr((void ***)&S.readable, &S.nreadable, &S.readable_cap, (void *)(uintptr_t)c->id);
+}
+
+int conn_write(struct conn *c, const char *data, size_t len)
+{
+	if (c->fd < 0)
+		return XS_ERROR;
+	if (buf_pending(&c->out) + len > OUT_MAX) {
+		log_warn("%s: output over %u bytes, closing", c->peer, OUT_MAX);
+		conn_close(c);
+		return XS_ERROR;
+	}
+	if (buf_append(&c->out, data, len) != XS_OK) {
+		conn_close(c);
+		return XS_ERROR;
+	}
+	mark_dirty(c);
+	return XS_OK;
+}
+
+int conn_writez(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int conn_write_stz(struct conn *c, const struct stz *s)
+{
+	if (c->fd < 0)
+		return XS_ERROR;
+	size_t before = buf_pending(&c->out);
+	if (stz_to_xml(s, STZ_NS_CLIENT, &c->out) != XS_OK) {
+		conn_close(c);
+		return XS_ERROR;
+	}
+	if (buf_pending(&c->out) > OUT_MAX && before > 0) {
+		log_warn("%s: output over %u bytes, closing", c->peer, OUT_MAX);
+		conn_close(c);
+		return XS_ERROR;
+	}
+	stat_add(&S.stats->stanzas_out, 1);
+	mark_dirty(c);
+	return XS_OK;
+}
+
+/* Writes queued output; XS_ERROR when the connection broke. */
+static int conn_flush(struct conn *c)
+{
+	while (buf_pending(&c->out) > 0) {
+		ssize_t n = write(c->fd, c->out.data + c->out.off, buf_pending(&c->out));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				if (!c->want_out) {
+					struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET,
+					                          .data.ptr = c };
+					epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+					c->want_out = true;
+				}
+				return XS_OK;
+			}
+			return XS_ERROR;
+		}
+		stat_add(&S.stats->bytes_out, (uint64_t)n);
+		buf_consume(&c->out, (size_t)n);
+	}
+	if (c->want_out) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
+		epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = false;
+	}
+	return XS_OK;
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (buf_pending(&c->out) > 0)
+		(void)conn_flush(c); /* best effort: the stream error or close tag */
+	epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->state = C2S_CLOSING;
+	if (c->bind_sent) {
+		/* The router learns in ring order, after the bind it already has. */
+		size_t jl = c->jid ? strlen(c->jid) : 0;
+		size_t len = sizeof(struct msg_closed) + jl + 1;
+		struct msg_closed *m = calloc(1, len);
+		if (m) {
+			m->conn = c->id;
+			m->jid_len = (uint32_t)jl;
+			if (jl)
+				memcpy(m->jid, c->jid, jl);
+			(void)worker_up(MSG_UP_CLOSED, m, (uint32_t)len);
+			free(m);
+		}
+	}
+	if (c->jid)
+		stat_sub(&S.stats->sessions, 1);
+	S.slots[c->slot] = NULL;
+	S.free_slots[S.nfree++] = c->slot;
+	stat_sub(&S.stats->connections, 1);
+	push_ptr((void ***)&S.dead, &S.ndead, &S.dead_cap, c);
+}
+
+/* ------------------------------------------------------------ rings */
+
+int worker_up(uint16_t type, const void *data, uint32_t len)
+{
+	if (len > S.up->max_record) {
+		log_error("record of %u bytes exceeds the ring's limit", len);
+		return XS_ERROR;
+	}
+	if (S.upq_head == NULL && ring_push(S.up, type, data, len) == XS_OK) {
+		S.up_written = true;
+		return XS_OK;
+	}
+	/* Ring full: keep order behind what is already waiting; reading from
+	 * clients pauses until the queue drains (TCP pushes back). */
+	struct upq_item *it = malloc(sizeof(*it) + len);
+	if (it == NULL)
+		return XS_ERROR;
+	it->next = NULL;
+	it->type = type;
+	it->len = len;
+	memcpy(it->data, data, len);
+	if (S.upq_tail)
+		S.upq_tail->next = it;
+	else
+		S.upq_head = it;
+	S.upq_tail = it;
+	return XS_OK;
+}
+
+static void flush_upq(void)
+{
+	while (S.upq_head) {
+		struct upq_item *it = S.upq_head;
+		if (ring_push(S.up, it->type, it->data, it->len) != XS_OK)
+			return;
+		S.up_written = true;
+		S.upq_head = it->next;
+		if (S.upq_head == NULL)
+			S.upq_tail = NULL;
+		free(it);
+	}
+}
+
+int worker_encode(struct stz_builder *b, uint64_t conn, struct stz *out)
+{
+	size_t n = stz_b_size(b);
+	if (n == 0)
+		return XS_ERROR;
+	if (n > W.scratch_cap) {
+		size_t cap = (n + 4095) & ~(size_t)4095;
+		char *p = aligned_alloc(8, cap);
+		if (p == NULL)
+			return XS_ERROR;
+		free(W.scratch);
+		W.scratch = p;
+		W.scratch_cap = cap;
+	}
+	stz_b_write(b, W.scratch, conn);
+	return stz_view(out, W.scratch, n);
+}
+
+MDB_txn *worker_rtxn(void)
+{
+	int rc;
+	if (W.rtxn == NULL)
+		rc = mdb_txn_begin(W.data.env, NULL, MDB_RDONLY, &W.rtxn);
+	else
+		rc = mdb_txn_renew(W.rtxn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(W.data.env, 0);
+		rc = mdb_txn_renew(W.rtxn);
+	}
+	if (rc != 0) {
+		log_error("lmdb read txn: %s", mdb_strerror(rc));
+		if (W.rtxn) {
+			mdb_txn_abort(W.rtxn);
+			W.rtxn = NULL;
+		}
+		return NULL;
+	}
+	return W.rtxn;
+}
+
+void worker_rtxn_done(void)
+{
+	if (W.rtxn)
+		mdb_txn_reset(W.rtxn);
+}
+
+static void deliver(const struct ring_rec *rec)
+{
+	const struct msg_deliver *d = rec->data;
+	if (rec->len < sizeof(*d) || d->nconns == 0 ||
+	    (rec->len - sizeof(*d)) / sizeof(uint64_t) < d->nconns) {
+		log_error("down ring: bad deliver record of %u bytes", rec->len);
+		return;
+	}
+	size_t off = sizeof(*d) + (size_t)d->nconns * sizeof(uint64_t);
+	struct stz s;
+	if (stz_view(&s, (const char *)rec->data + off, rec->len - off) != XS_OK) {
+		log_error("down ring: bad stanza encoding");
+		return;
+	}
+	for (uint32_t i = 0; i < d->nconns; i++) {
+		struct conn *c = conn_lookup(d->conns[i]);
+		if (c && c->state == C2S_BOUND)
+			conn_write_stz(c, &s);
+	}
+}
+
+static void handle_down(const struct ring_rec *rec)
+{
+	switch (rec->type) {
+	case MSG_DOWN_DELIVER:
+		deliver(rec);
+		break;
+	case MSG_DOWN_BOUND: {
+		const struct msg_bound *m = rec->data;
+		if (rec->len < sizeof(*m) + 1 || m->jid_len >= rec->len - sizeof(*m) ||
+		    m->jid[m->jid_len] != '\0') {
+			log_error("down ring: bad bound record");
+			break;
+		}
+		struct conn *c = conn_lookup(m->conn);
+		if (c)
+			c2s_bound(c, m->status, m->jid);
+		break;
+	}
+	case MSG_DOWN_KICK: {
+		const struct msg_kick *m = rec->data;
+		if (rec->len < sizeof(*m)) {
+			log_error("down ring: bad kick record");
+			break;
+		}
+		struct conn *c = conn_lookup(m->conn);
+		if (c)
+			c2s_kick(c, m->reason);
+		break;
+	}
+	default:
+		log_error("down ring: unknown record type %u", rec->type);
+	}
+}
+
+/* XS_OK when the ring was emptied, XS_AGAIN when the budget ran out. */
+static int drain_down(void)
+{
+	struct ring_rec rec;
+	for (int i = 0; i < DOWN_BUDGET; i++) {
+		int rc = ring_peek(S.down, &rec);
+		if (rc == XS_AGAIN)
+			return XS_OK;
+		if (rc != XS_OK) {
+			/* Our own protocol broke: stop rather than guess. */
+			log_error("down ring corrupt; worker exits");
+			exit(2);
+		}
+		handle_down(&rec);
+		ring_consume(S.down);
+	}
+	return XS_AGAIN;
+}
+
+/* ------------------------------------------------------------ sockets */
+
+static void receive_conns(void)
+{
+	for (;;) {
+		struct msg_conn m;
+		char cbuf[CMSG_SPACE(4 * sizeof(int))];
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		                     .msg_controllen = sizeof(cbuf) };
+		ssize_t n = recvmsg(S.a->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_error("recvmsg from master: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			log_info("master went away; worker exits");
+			S.running = false;
+			return;
+		}
+		int fd = -1;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *fds = (int *)CMSG_DATA(cm);
+			for (size_t i = 0; i < nfd; i++) {
+				if (fd == -1)
+					fd = fds[i];
+				else
+					close(fds[i]); /* never more than one is expected */
+			}
+		}
+		if ((mh.msg_flags & MSG_CTRUNC) || n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1) {
+			log_error("bad hand-off message from master (%zd bytes, flags %#x)", n,
+			          (unsigned)mh.msg_flags);
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		stat_add(&S.stats->accepted, 1);
+		struct conn *c = c2s_new(fd);
+		if (c == NULL || conn_register(c) != XS_OK) {
+			log_error("no memory for a new connection");
+			if (c)
+				c2s_free(c);
+			close(fd);
+			continue;
+		}
+		c->tag = TAG_CONN;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
+		if (epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_error("epoll_ctl: %s", strerror(errno));
+			S.slots[c->slot] = NULL;
+			S.free_slots[S.nfree++] = c->slot;
+			c2s_free(c);
+			close(fd);
+			continue;
+		}
+		stat_add(&S.stats->connections, 1);
+		mark_readable(c); /* bytes may have arrived before we watched */
+	}
+}
+
+/* Reads once from each connection with pending input; connections that may
+ * have more stay on the list, so one busy client cannot starve the others. */
+static void read_ready(void)
+{
+	size_t n = S.nreadable;
+	uint64_t *ids = S.readable;
+	S.readable = NULL;
+	S.nreadable = S.readable_cap = 0;
+	static char data[READ_CHUNK];
+	for (size_t i = 0; i < n; i++) {
+		struct conn *c = conn_lookup(ids[i]);
+		if (c == NULL || c->fd < 0)
+			continue;
+		if (S.upq_head) { /* paused by backpressure: keep it for later */
+			mark_readable(c);
+			continue;
+		}
+		ssize_t r = read(c->fd, data, sizeof(data));
+		if (r == -1) {
+			if (errno == EINTR) {
+				mark_readable(c);
+			} else if (errno != EAGAIN) {
+				log_debug("%s: read: %s", c->peer, strerror(errno));
+				conn_close(c);
+			}
+			continue;
+		}
+		if (r == 0) {
+			log_debug("%s: connection closed by peer", c->peer);
+			conn_close(c);
+			continue;
+		}
+		stat_add(&S.stats->bytes_in, (uint64_t)r);
+		c2s_input(c, data, (size_t)r);
+		if (c->fd >= 0 && r == (ssize_t)sizeof(data))
+			mark_readable(c);
+	}
+	free(ids);
+}
+
+static void flush_dirty(void)
+{
+	for (size_t i = 0; i < S.ndirty; i++) {
+		struct conn *c = S.dirty[i];
+		c->dirty = false;
+		if (c->fd >= 0 && conn_flush(c) != XS_OK)
+			conn_close(c);
+	}
+	S.ndirty = 0;
+}
+
+static void free_dead(void)
+{
+	for (size_t i = 0; i < S.ndead; i++)
+		c2s_free(S.dead[i]);
+	S.ndead = 0;
+}
+
+static void drain_eventfd(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+int worker_main(const struct worker_args *a)
+{
+	memset(&S, 0, sizeof(S));
+	S.a = a;
+	W.cfg = a->cfg;
+	W.index = a->index;
+	stz_b_init(&W.reply, 4 * a->cfg->max_stanza_size + 4096);
+	if (gnutls_rnd(GNUTLS_RND_KEY, W.scram_secret, sizeof(W.scram_secret)) != 0)
+		return 1;
+	S.up = shm_up_ring(a->seg, a->index);
+	S.down = shm_down_ring(a->seg, a->index);
+	S.stats = &shm_slot(a->seg, a->index)->stats;
+	atomic_store(&S.stats->connections, 0);
+	atomic_store(&S.stats->sessions, 0);
+	ring_producer_attach(S.up);
+	ring_consumer_attach(S.down);
+	if (db_open_data(&W.data, a->cfg->data_dir, false) != XS_OK)
+		return 1;
+	S.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (S.epfd == -1) {
+		log_error("epoll_create1: %s", strerror(errno));
+		return 1;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_sock };
+	epoll_ctl(S.epfd, EPOLL_CTL_ADD, a->sock, &ev);
+	ev.data.ptr = &tag_down;
+	epoll_ctl(S.epfd, EPOLL_CTL_ADD, a->down_efd, &ev);
+	log_info("worker %u ready (generation %u)", a->index, a->generation);
+
+	S.running = true;
+	while (S.running) {
+		flush_upq();
+		int more = drain_down();
+		read_ready();
+		flush_dirty();
+		free_dead();
+		flush_upq();
+		if (S.up_written) {
+			S.up_written = false;
+			ring_wake(S.up, a->up_efd);
+		}
+		int timeout = -1;
+		bool slept = false;
+		if (S.upq_head)
+			timeout = 1; /* the router frees room without telling us */
+		else if (more == XS_AGAIN || S.nreadable > 0)
+			timeout = 0;
+		else if (ring_sleep_prepare(S.down) == XS_AGAIN)
+			timeout = 0;
+		else
+			slept = true;
+		struct epoll_event evs[256];
+		int n = epoll_wait(S.epfd, evs, 256, timeout);
+		if (slept)
+			ring_sleep_done(S.down);
+		if (n == -1 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			int tag = *(int *)evs[i].data.ptr;
+			if (tag == TAG_SOCK) {
+				receive_conns();
+			} else if (tag == TAG_DOWN) {
+				drain_eventfd(a->down_efd);
+			} else {
+				struct conn *c = evs[i].data.ptr;
+				if (c->fd < 0)
+					continue;
+				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+					mark_readable(c);
+				if ((evs[i].events & EPOLLOUT) && conn_flush(c) != XS_OK)
+					conn_close(c);
+			}
+		}
+		free_dead();
+	}
+	return 0;
+}
