@@ -65,6 +65,7 @@ static struct {
 	int *up_efd, *down_efd;
 	pid_t self;
 	bool stopping;
+	uint8_t secret[32];   /* behind fake SCRAM salts: stable across restarts */
 } M;
 
 static int tag_ctl = TAG_CTL, tag_signal = TAG_SIGNAL, tag_router = TAG_ROUTER;
@@ -155,7 +156,10 @@ static int prepare_databases(void)
 	struct db db = { 0 };
 	if (db_open_data(&db, M.cfg->data_dir, true) != XS_OK)
 		return XS_ERROR;
+	int rc = db_server_secret(&db, M.secret);
 	db_close(&db);
+	if (rc != XS_OK)
+		return XS_ERROR;
 	if (db_clear_sessions(M.cfg->run_dir) != XS_OK)
 		return XS_ERROR;
 	if (db_open_sessions(&db, M.cfg->run_dir, true) != XS_OK)
@@ -266,6 +270,7 @@ static int start_worker(unsigned w)
 		struct worker_args a = { .cfg = M.cfg, .seg = &M.seg, .index = w,
 		                         .generation = ch->generation, .sock = sv[1],
 		                         .up_efd = M.up_efd[w], .down_efd = M.down_efd[w] };
+		memcpy(a.secret, M.secret, sizeof(a.secret));
 		_exit(worker_main(&a));
 	}
 	close(sv[1]);

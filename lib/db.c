@@ -4,6 +4,7 @@
 #include "lib/xs.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,10 +87,10 @@ int db_open_data(struct db *db, const char *data_dir, bool writer)
 {
 	if (env_open(db, data_dir, 0, DATA_MAP_SIZE, 16, writer) != XS_OK)
 		return XS_ERROR;
-	static const char *const names[] = { "users" };
-	static const unsigned flags[] = { 0 };
-	MDB_dbi *const out[] = { &db->users };
-	return open_tables(db, names, flags, out, 1, writer);
+	static const char *const names[] = { "users", "meta" };
+	static const unsigned flags[] = { 0, 0 };
+	MDB_dbi *const out[] = { &db->users, &db->meta };
+	return open_tables(db, names, flags, out, 2, writer);
 }
 
 int db_open_sessions(struct db *db, const char *run_dir, bool writer)
@@ -123,6 +124,38 @@ int db_clear_sessions(const char *run_dir)
 			log_error("unlink %s: %s", path, strerror(errno));
 			return XS_ERROR;
 		}
+	}
+	return XS_OK;
+}
+
+int db_server_secret(struct db *db, uint8_t out[32])
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(db->env, NULL, 0, &txn);
+	if (rc != 0) {
+		log_error("lmdb txn: %s", mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	MDB_val k = { 12, "scram_secret" }, v;
+	rc = mdb_get(txn, db->meta, &k, &v);
+	if (rc == 0 && v.mv_size == 32) {
+		memcpy(out, v.mv_data, 32);
+		mdb_txn_abort(txn);
+		return XS_OK;
+	}
+	if (gnutls_rnd(GNUTLS_RND_KEY, out, 32) != 0) {
+		mdb_txn_abort(txn);
+		return XS_ERROR;
+	}
+	v = (MDB_val){ 32, out };
+	rc = mdb_put(txn, db->meta, &k, &v, 0);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		log_error("storing the server secret: %s", mdb_strerror(rc));
+		return XS_ERROR;
 	}
 	return XS_OK;
 }

@@ -1,6 +1,7 @@
 /* db.h — opening xmppd's two LMDB environments and the tables in them.
  *
- * data env (cfg data_dir, durable): "users" (bare JID -> struct user_rec).
+ * data env (cfg data_dir, durable): "users" (bare JID -> struct user_rec),
+ * "meta" (server-wide values, e.g. the secret behind fake SCRAM salts).
  * sessions env (cfg run_dir/sessions, MDB_NOSYNC|MDB_NOMETASYNC, cleared by
  * the master at start): "sess" (full JID -> struct sess_rec) and "res"
  * (bare JID -> resource, MDB_DUPSORT).
@@ -12,10 +13,11 @@
 
 #include <lmdb.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct db {
 	MDB_env *env;
-	MDB_dbi users;         /* data env */
+	MDB_dbi users, meta;   /* data env */
 	MDB_dbi sess, res;     /* sessions env */
 };
 
@@ -24,6 +26,9 @@ struct db {
 int db_open_data(struct db *db, const char *data_dir, bool writer);
 int db_open_sessions(struct db *db, const char *run_dir, bool writer);
 void db_close(struct db *db);
+/* Reads the server secret of the data env, creating it on first use (the
+ * caller holds a writable env).  XS_OK or XS_ERROR. */
+int db_server_secret(struct db *db, uint8_t out[32]);
 /* Removes the sessions env files (master, at start). */
 int db_clear_sessions(const char *run_dir);
 /* Clears reader slots of dead processes; logs how many. */

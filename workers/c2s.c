@@ -103,14 +103,20 @@ static void send_features(struct conn *c)
 static void on_open(void *arg, const struct xs_open *h)
 {
 	struct conn *c = arg;
+	const char *host = NULL;
 	if (h->to) {
-		char host[JID_PART_MAX + 1];
-		if (jid_nameprep(h->to, strlen(h->to), host, sizeof(host)) == XS_OK) {
+		char prepped[JID_PART_MAX + 1];
+		if (jid_nameprep(h->to, strlen(h->to), prepped, sizeof(prepped)) == XS_OK) {
 			for (size_t i = 0; i < W.cfg->nhosts; i++)
-				if (strcmp(W.cfg->hosts[i], host) == 0)
-					c->host = W.cfg->hosts[i];
+				if (strcmp(W.cfg->hosts[i], prepped) == 0)
+					host = W.cfg->hosts[i];
 		}
 	}
+	/* A restarted stream stays on the host it authenticated for. */
+	if (c->host == NULL || c->state == C2S_OPENING)
+		c->host = host;
+	else if (host != c->host)
+		host = NULL;
 	if (strcmp(h->name, "stream") != 0 || strcmp(h->ns, NS_STREAMS) != 0) {
 		c2s_stream_error(c, "invalid-namespace", NULL);
 		return;
@@ -123,7 +129,7 @@ static void on_open(void *arg, const struct xs_open *h)
 		c2s_stream_error(c, "host-unknown", "no 'to' in the stream header");
 		return;
 	}
-	if (c->host == NULL) {
+	if (host == NULL) {
 		c2s_stream_error(c, "host-unknown", NULL);
 		return;
 	}
@@ -293,6 +299,8 @@ static void pre_session(struct conn *c, const struct stz *s)
 		if (rc == XS_DONE) {
 			c->state = C2S_AUTHED;
 			xmlstream_restart(c->xs);
+		} else if (rc == XS_ERROR) {
+			c2s_stream_error(c, "internal-server-error", NULL);
 		}
 		return;
 	}

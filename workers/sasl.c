@@ -152,7 +152,7 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 	enum scram_hash h = sa->mech == MECH_SCRAM_SHA1 ? SCRAM_SHA1 : SCRAM_SHA256;
 	if (scram_server_start(&sa->scram, h, msg, len) != XS_OK)
 		return fail(c, "malformed-request");
-	char user[JID_PART_MAX + 1];
+	char user[JID_PART_MAX + 1] = "";
 	const char *name = sa->scram.username;
 	struct scram_creds creds;
 	int rc = jid_nodeprep(name, strlen(name), user, sizeof(user)) == XS_OK

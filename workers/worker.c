@@ -8,7 +8,6 @@
 #include "lib/xs.h"
 
 #include <errno.h>
-#include <gnutls/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,8 +550,7 @@ int worker_main(const struct worker_args *a)
 	W.cfg = a->cfg;
 	W.index = a->index;
 	stz_b_init(&W.reply, 4 * a->cfg->max_stanza_size + 4096);
-	if (gnutls_rnd(GNUTLS_RND_KEY, W.scram_secret, sizeof(W.scram_secret)) != 0)
-		return 1;
+	memcpy(W.scram_secret, a->secret, sizeof(W.scram_secret));
 	S.up = shm_up_ring(a->seg, a->index);
 	S.down = shm_down_ring(a->seg, a->index);
 	S.stats = &shm_slot(a->seg, a->index)->stats;

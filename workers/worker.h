@@ -7,6 +7,8 @@
 #include "lib/cfg.h"
 #include "shm/shm.h"
 
+#include <stdint.h>
+
 struct worker_args {
 	const struct cfg *cfg;
 	struct shm_segment *seg;
@@ -15,6 +17,7 @@ struct worker_args {
 	int sock;       /* SOCK_SEQPACKET from the master: connections arrive here */
 	int up_efd;     /* wakes the router */
 	int down_efd;   /* wakes this worker */
+	uint8_t secret[32]; /* the server secret (fake SCRAM credentials) */
 };
 
 /* Runs the worker until the master goes away; returns the exit status. */
