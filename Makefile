@@ -32,7 +32,7 @@ TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-asan clean
+.PHONY: all deps run test unit e2e check-asan bench clean
 all: $(BINS) $(MODULES)
 
 $(B)/%.o: %.c
@@ -55,6 +55,12 @@ $(B)/xmppctl: $(B)/daemon/xmppctl.o $(COMMON_OBJ)
 	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS)
 
 $(B)/xmppd-shm-dump: $(B)/shm/dump.o $(COMMON_OBJ)
+	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS)
+
+# The load generator: its own sources plus the shared SCRAM/base64 code.
+BENCH_SRC := $(wildcard bench/*.c)
+bench: $(B)/xmppd-bench
+$(B)/xmppd-bench: $(BENCH_SRC:%.c=$(B)/%.o) $(COMMON_OBJ)
 	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS)
 
 $(B)/test/%: $(B)/test/unit/%.o $(COMMON_OBJ)

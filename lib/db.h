@@ -15,6 +15,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A value of the "sess" table. */
+struct sess_rec {
+	uint64_t conn;           /* connection id (lib/msg.h: worker, generation, slot) */
+	int64_t since;           /* unix time of binding */
+	int32_t priority;
+	uint8_t available;       /* sent available presence and not unavailable */
+	uint8_t pad[3];
+};
+
 struct db {
 	MDB_env *env;
 	MDB_dbi users, meta;   /* data env */

@@ -28,14 +28,6 @@ int router_main(const struct router_args *a);
 
 /* ---- sessions.c: the session table (sessions env), one write txn a batch. */
 
-struct sess_rec {
-	uint64_t conn;
-	int64_t since;           /* unix time of binding */
-	int32_t priority;
-	uint8_t available;       /* sent available presence and not unavailable */
-	uint8_t pad[3];
-};
-
 /* Visits each session of a bare JID; return false from fn to stop. */
 typedef bool sess_visit_fn(const char *full, const struct sess_rec *r, void *arg);
 

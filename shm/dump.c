@@ -5,6 +5,9 @@
  * each a consistent snapshot on their own, not together. */
 #include "shm/shm.h"
 
+#include "lib/cfg.h"
+#include "lib/db.h"
+#include "lib/msg.h"
 #include "lib/xs.h"
 
 #include <errno.h>
@@ -21,9 +24,10 @@ static const char *prog = "xmppd-shm-dump";
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s -s NAME\n"
+	        "usage: %s -c FILE | -s NAME\n"
 	        "Print the header, per-worker stats and ring fill of an xmppd shared-memory\n"
-	        "segment, attached read-only.\n"
+	        "segment, attached read-only, and the session table.\n"
+	        "  -c, --config FILE    the server's configuration (finds segment and sessions)\n"
 	        "  -s, --segment NAME   segment name, e.g. /xmppd-0123456789abcdef\n"
 	        "  -h, --help           show this help\n",
 	        prog);
@@ -104,20 +108,74 @@ static void print_segment(struct shm_segment *seg)
 		print_worker(seg, i);
 }
 
+/* The session table of the sessions env, opened read-only. */
+static void print_sessions(const char *run_dir)
+{
+	struct db db = { 0 };
+	if (db_open_sessions(&db, run_dir, false) != XS_OK) {
+		printf("sessions    (no session table under %s)\n", run_dir);
+		return;
+	}
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) != 0) {
+		db_close(&db);
+		return;
+	}
+	if (mdb_cursor_open(txn, db.sess, &cur) != 0) {
+		mdb_txn_abort(txn);
+		db_close(&db);
+		return;
+	}
+	printf("sessions\n  %-40s %6s %18s %8s %11s  %s\n", "jid", "worker", "connection",
+	       "priority", "presence", "since");
+	MDB_val k, v;
+	unsigned n = 0;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct sess_rec r;
+		if (v.mv_size != sizeof(r))
+			continue;
+		memcpy(&r, v.mv_data, sizeof(r));
+		char when[32] = "?";
+		time_t t = (time_t)r.since;
+		struct tm tm;
+		if (localtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("  %-40.*s %6u %#18" PRIx64 " %8d %11s  %s\n", (int)k.mv_size,
+		       (const char *)k.mv_data, conn_id_worker(r.conn), r.conn, r.priority,
+		       r.available ? "available" : "unavailable", when);
+		n++;
+	}
+	printf("  %u session(s)\n", n);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	db_close(&db);
+}
+
+static void quiet(void *arg, const char *line)
+{
+	fprintf(stderr, "%s: %s\n", (const char *)arg, line);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "segment", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL;
+	const char *name = NULL, *config = NULL;
 	int c;
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			name = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -140,8 +198,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: unexpected argument %s (try --help)\n", prog, argv[optind]);
 		return 1;
 	}
+	struct cfg cfg;
+	char derived[SHM_NAME_MAX];
+	if (config != NULL) {
+		if (cfg_load(config, &cfg, quiet, (void *)prog) != XS_OK)
+			return 1;
+		shm_name_for(cfg.run_dir, derived);
+		if (name == NULL)
+			name = derived;
+	}
 	if (name == NULL) {
-		fprintf(stderr, "%s: no segment given: use -s NAME (try --help)\n", prog);
+		fprintf(stderr, "%s: no segment given: use -c FILE or -s NAME (try --help)\n", prog);
 		return 1;
 	}
 
@@ -149,10 +216,16 @@ int main(int argc, char **argv)
 	char err[256];
 	if (shm_attach(&seg, name, true, err, sizeof(err)) != XS_OK) {
 		fprintf(stderr, "%s: %s\n", prog, err);
+		if (config != NULL)
+			cfg_free(&cfg);
 		return 1;
 	}
 	print_segment(&seg);
 	shm_detach(&seg);
+	if (config != NULL) {
+		print_sessions(cfg.run_dir);
+		cfg_free(&cfg);
+	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "%s: writing output: %s\n", prog, strerror(errno));
 		return 1;
