@@ -17,7 +17,7 @@ PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, the server and the tests need.
 DEB_PKGS := gcc make pkg-config libxml2-dev libgnutls28-dev liblmdb-dev libyaml-dev \
-            libidn-dev libcmocka-dev python3-slixmpp
+            libidn-dev libcmocka-dev python3-slixmpp groff-base
 
 COMMON_SRC := $(wildcard lib/*.c) $(filter-out shm/dump.c,$(wildcard shm/*.c))
 XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \
@@ -32,7 +32,7 @@ TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-asan bench clean
+.PHONY: all deps run test unit e2e check-man check-asan bench clean
 all: $(BINS) $(MODULES)
 
 $(B)/%.o: %.c
@@ -91,8 +91,14 @@ unit: $(TESTS)
 e2e: all
 	XMPPD_BUILD=$(B) $(PYTHON) test/e2e/run.py
 
+# Man pages must format without a single warning.
+check-man:
+	@out=$$(for f in man/*.[0-9]; do groff -man -ww -z $$f 2>&1; done); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
+
 test: deps
 	$(MAKE) all $(TESTS)
+	$(MAKE) check-man
 	$(MAKE) unit
 	$(MAKE) e2e
 
