@@ -518,30 +518,55 @@ static void on_signals(void)
 	}
 }
 
-static void stop_children(void)
+static bool workers_alive(void)
 {
-	if (M.router.pid > 0)
-		kill(M.router.pid, SIGTERM);
 	for (unsigned w = 0; w < M.cfg->workers; w++)
 		if (M.workers[w].pid > 0)
-			kill(M.workers[w].pid, SIGTERM);
-	/* Give them five seconds, then insist. */
-	for (int i = 0; i < 500; i++) {
+			return true;
+	return false;
+}
+
+static bool router_alive(void)
+{
+	return M.router.pid > 0;
+}
+
+/* Waits up to `ms` for `alive` to turn false, reaping as children exit. */
+static bool wait_for(bool (*alive)(void), int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
 		reap();
-		bool any = M.router.pid > 0;
-		for (unsigned w = 0; w < M.cfg->workers; w++)
-			any = any || M.workers[w].pid > 0;
-		if (!any)
-			return;
+		if (!alive())
+			return true;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	if (M.router.pid > 0)
-		kill(M.router.pid, SIGKILL);
+	reap();
+	return !alive();
+}
+
+/* Workers first: they tell their clients (system-shutdown) and the router
+ * what ended; then the router, which commits and exits.  Five seconds each,
+ * then SIGKILL. */
+static void stop_children(void)
+{
 	for (unsigned w = 0; w < M.cfg->workers; w++)
 		if (M.workers[w].pid > 0)
-			kill(M.workers[w].pid, SIGKILL);
-	reap();
+			kill(M.workers[w].pid, SIGTERM);
+	if (!wait_for(workers_alive, 5000)) {
+		log_warn("workers did not stop within 5 s; killing them");
+		for (unsigned w = 0; w < M.cfg->workers; w++)
+			if (M.workers[w].pid > 0)
+				kill(M.workers[w].pid, SIGKILL);
+		wait_for(workers_alive, 1000);
+	}
+	if (M.router.pid > 0)
+		kill(M.router.pid, SIGTERM);
+	if (!wait_for(router_alive, 5000)) {
+		log_warn("router did not stop within 5 s; killing it");
+		kill(M.router.pid, SIGKILL);
+		wait_for(router_alive, 1000);
+	}
 }
 
 static int setup(struct cfg *cfg)
@@ -594,9 +619,11 @@ static int setup(struct cfg *cfg)
 
 static void teardown(void)
 {
-	stop_children();
+	/* Stop accepting before the workers go. */
 	for (size_t i = 0; i < M.nlst; i++)
 		close(M.lst[i].fd);
+	M.nlst = 0;
+	stop_children();
 	if (M.ctl_fd != -1) {
 		close(M.ctl_fd);
 		unlink(M.cfg->control_socket);

@@ -100,10 +100,10 @@ int db_open_sessions(struct db *db, const char *run_dir, bool writer)
 		return XS_ERROR;
 	if (env_open(db, dir, MDB_NOSYNC | MDB_NOMETASYNC, SESSIONS_MAP_SIZE, 8, writer) != XS_OK)
 		return XS_ERROR;
-	static const char *const names[] = { "sess", "res" };
-	static const unsigned flags[] = { 0, MDB_DUPSORT };
-	MDB_dbi *const out[] = { &db->sess, &db->res };
-	return open_tables(db, names, flags, out, 2, writer);
+	static const char *const names[] = { "sess", "res", "pres" };
+	static const unsigned flags[] = { 0, MDB_DUPSORT, 0 };
+	MDB_dbi *const out[] = { &db->sess, &db->res, &db->pres };
+	return open_tables(db, names, flags, out, 3, writer);
 }
 
 void db_close(struct db *db)

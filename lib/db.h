@@ -3,8 +3,9 @@
  * data env (cfg data_dir, durable): "users" (bare JID -> struct user_rec),
  * "meta" (server-wide values, e.g. the secret behind fake SCRAM salts).
  * sessions env (cfg run_dir/sessions, MDB_NOSYNC|MDB_NOMETASYNC, cleared by
- * the master at start): "sess" (full JID -> struct sess_rec) and "res"
- * (bare JID -> resource, MDB_DUPSORT).
+ * the master at start): "sess" (full JID -> struct sess_rec), "res"
+ * (bare JID -> resource, MDB_DUPSORT) and "pres" (full JID -> the stz
+ * encoding of the session's last available presence).
  *
  * Every process opens an environment at most once, after fork, with
  * MDB_NOTLS; the router is the only writer of both. */
@@ -27,7 +28,7 @@ struct sess_rec {
 struct db {
 	MDB_env *env;
 	MDB_dbi users, meta;   /* data env */
-	MDB_dbi sess, res;     /* sessions env */
+	MDB_dbi sess, res, pres; /* sessions env */
 };
 
 /* Opens (creating the directory and tables when `writer`) the data env.

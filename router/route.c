@@ -238,6 +238,21 @@ static int32_t presence_priority(const struct stz *s)
 	return v < -128 ? -128 : v > 127 ? 127 : (int32_t)v;
 }
 
+struct own {
+	const char *self;
+	uint64_t conn;
+};
+
+/* Sends another available resource's presence to a newly available one. */
+static bool send_own(const char *full, const struct sess_rec *r, void *arg)
+{
+	struct own *o = arg;
+	struct stz p;
+	if (r->available && strcmp(full, o->self) != 0 && sess_presence_get(full, &p) == XS_OK)
+		route_deliver(&o->conn, 1, &p);
+	return true;
+}
+
 /* Presence without 'to': the user's own availability. */
 static void presence_broadcast(const struct stz *s)
 {
@@ -245,18 +260,30 @@ static void presence_broadcast(const struct stz *s)
 	if (t != STZ_T_NONE && t != STZ_T_UNAVAILABLE)
 		return;
 	const char *from = stz_from(s);
-	sess_set_presence(from, t == STZ_T_NONE, t == STZ_T_NONE ? presence_priority(s) : 0);
-	/* RFC 6121 §4.2.2: the user's available resources see it too. */
+	struct sess_rec r;
+	if (sess_get(from, &r) != XS_OK)
+		return;
+	bool available = t == STZ_T_NONE;
+	bool initial = available && !r.available;
+	sess_set_presence(from, available, available ? presence_priority(s) : 0);
+	if (available)
+		sess_presence_put(from, s);
+	else
+		sess_presence_del(from);
+	/* RFC 6121 §4.2.2: the user's available resources see it too, and a
+	 * resource that just became available learns about the others (a user
+	 * is implicitly subscribed to its own presence). */
 	struct jref f;
 	split(from, &f);
 	struct pick p;
 	if (pick(f.bare, PICK_AVAILABLE, &p))
 		route_deliver(p.conns, p.n, s);
-	if (t == STZ_T_UNAVAILABLE) {
-		struct sess_rec r;
-		if (sess_get(from, &r) == XS_OK)
-			route_deliver(&r.conn, 1, s);
+	if (initial) {
+		struct own o = { .self = from, .conn = r.conn };
+		sess_foreach(f.bare, send_own, &o);
 	}
+	if (!available)
+		route_deliver(&r.conn, 1, s);
 }
 
 static void presence(const struct stz *s, const struct jref *to, const char *to_full)

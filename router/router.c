@@ -8,6 +8,9 @@
 #include "lib/xs.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,7 +20,7 @@
 #define UP_BATCH  256               /* records per up ring per round: fairness */
 #define PEND_MAX  (64u << 20)       /* bytes queued for one stalled worker */
 
-enum { TAG_UP = 1, TAG_MASTER };
+enum { TAG_UP = 1, TAG_MASTER, TAG_SIG };
 
 struct pend {
 	struct pend *next;
@@ -42,10 +45,11 @@ static struct {
 	size_t *pend_bytes;
 	size_t *dropped;
 	struct up_tag *up_tags;
+	int sigfd;
 	bool running;
 } R;
 
-static int tag_master = TAG_MASTER;
+static int tag_master = TAG_MASTER, tag_sig = TAG_SIG;
 
 const struct cfg *router_cfg(void)
 {
@@ -170,19 +174,22 @@ static void bind_session(unsigned w, const struct ring_rec *rec)
 		struct msg_bound b;
 		char jid[JID_MAX + 2];
 	} out = { 0 };
-	uint64_t replaced = 0;
 	out.b.conn = m->conn;
-	if (sess_bind(bare, res, m->conn, out.jid, sizeof(out.jid), &replaced) != XS_OK) {
+	/* The newest session wins a conflict (as ejabberd and Prosody do by
+	 * default): the old one ends like any other, then is told why. */
+	struct sess_rec old;
+	char full[JID_MAX + 2];
+	if (*res && (size_t)snprintf(full, sizeof(full), "%s/%s", bare, res) < sizeof(full) &&
+	    sess_get(full, &old) == XS_OK && old.conn != m->conn) {
+		log_info("%s: replaced by a new connection", full);
+		route_session_gone(full, old.conn);
+		kick(old.conn, KICK_CONFLICT);
+	}
+	if (sess_bind(bare, res, m->conn, out.jid, sizeof(out.jid)) != XS_OK) {
 		out.b.status = BIND_FAILED;
 		out.jid[0] = '\0';
 	}
 	out.b.jid_len = (uint32_t)strlen(out.jid);
-	if (replaced && replaced != m->conn) {
-		log_info("%s: replaced by a new connection", out.jid);
-		kick(replaced, KICK_CONFLICT);
-		struct hook_args a = { .jid = out.jid };
-		hooks_run(HOOK_SESSION_CLOSED, &a);
-	}
 	router_down(w, MSG_DOWN_BOUND, &out, (uint32_t)((sizeof(out.b) + out.b.jid_len + 1 + 7) & ~7u),
 	            NULL, 0);
 	if (out.b.status == BIND_OK) {
@@ -413,6 +420,16 @@ static int setup(const struct router_args *a)
 	}
 	if (router_watch(a->sock, &tag_master, EPOLLIN) != XS_OK)
 		return XS_ERROR;
+	/* SIGTERM ends the loop cleanly; ^C on a terminal is the master's. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGINT);
+	R.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (R.sigfd == -1 || router_watch(R.sigfd, &tag_sig, EPOLLIN) != XS_OK)
+		return XS_ERROR;
 	if (sess_open(a->cfg) != XS_OK)
 		return XS_ERROR;
 	if (plugins_load(a->cfg) != XS_OK)
@@ -435,6 +452,8 @@ static void teardown(void)
 	free(R.pend_bytes);
 	free(R.dropped);
 	free(R.up_tags);
+	if (R.sigfd > 0)
+		close(R.sigfd);
 	close(R.epfd);
 }
 
@@ -487,6 +506,9 @@ int router_main(const struct router_args *a)
 					;
 			} else if (tag == TAG_MASTER) {
 				master_event();
+			} else if (tag == TAG_SIG) {
+				log_info("stopping");
+				R.running = false;
 			} else {
 				ctl_event(evs[i].data.ptr, evs[i].events);
 			}
@@ -494,6 +516,11 @@ int router_main(const struct router_args *a)
 		sess_commit();
 		wake_workers();
 	}
+	/* What the workers said before they stopped still counts. */
+	for (unsigned w = 0; w < R.n; w++)
+		while (drain_up(w, UP_BATCH) > 0)
+			;
+	sess_commit();
 	teardown();
 	return 0;
 }

@@ -35,15 +35,19 @@ int sess_open(const struct cfg *cfg);
 void sess_close(void);
 /* Begins / commits the batch's transaction (lazily begun by the calls). */
 int sess_commit(void);
-/* Binds: res may be "" (one is made).  Writes the full JID to full_out; sets
- * *replaced to the connection that held it before (0 when none).
- * XS_OK or XS_ERROR. */
-int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap,
-              uint64_t *replaced);
+/* Binds: res may be "" (one is made); an existing session of that full JID
+ * is overwritten (the caller ends it first).  Writes the full JID to
+ * full_out.  XS_OK or XS_ERROR. */
+int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap);
 /* Removes a session if it still belongs to conn.  XS_OK, XS_PASS (not there). */
 int sess_unbind(const char *full, uint64_t conn);
 int sess_get(const char *full, struct sess_rec *out);
 int sess_set_presence(const char *full, bool available, int32_t priority);
+/* The session's last available presence (stored encoded; XS_PASS: none).
+ * The view stays valid until the next sess_presence_get. */
+int sess_presence_put(const char *full, const struct stz *s);
+int sess_presence_get(const char *full, struct stz *out);
+int sess_presence_del(const char *full);
 int sess_foreach(const char *bare, sess_visit_fn *fn, void *arg);
 /* Visits every session (ctl `sessions`, dropping a dead worker's). */
 int sess_foreach_all(sess_visit_fn *fn, void *arg);

@@ -13,6 +13,7 @@
 
 #include <gnutls/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,6 +21,8 @@ static struct {
 	struct db db;
 	struct db data;
 	MDB_txn *txn;
+	char *pres_buf;          /* aligned copy of a stored presence */
+	size_t pres_cap;
 } T;
 
 int sess_open(const struct cfg *cfg)
@@ -38,6 +41,9 @@ void sess_close(void)
 	T.txn = NULL;
 	db_close(&T.db);
 	db_close(&T.data);
+	free(T.pres_buf);
+	T.pres_buf = NULL;
+	T.pres_cap = 0;
 }
 
 struct db *router_data_db(void)
@@ -103,10 +109,8 @@ static int put(const char *full, const struct sess_rec *r)
 	return XS_OK;
 }
 
-int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap,
-              uint64_t *replaced)
+int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap)
 {
-	*replaced = 0;
 	MDB_txn *t = txn();
 	if (t == NULL)
 		return XS_ERROR;
@@ -120,9 +124,6 @@ int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, 
 	}
 	if ((size_t)snprintf(full_out, cap, "%s/%s", bare, res) >= cap)
 		return XS_ERROR;
-	struct sess_rec old;
-	if (sess_get(full_out, &old) == XS_OK)
-		*replaced = old.conn; /* the newer session wins; the old one is kicked */
 	struct sess_rec r = { .conn = conn, .since = (int64_t)time(NULL) };
 	if (put(full_out, &r) != XS_OK)
 		return XS_ERROR;
@@ -149,6 +150,7 @@ int sess_unbind(const char *full, uint64_t conn)
 		log_error("sess del %s: %s", full, mdb_strerror(rc));
 		return XS_ERROR;
 	}
+	sess_presence_del(full);
 	const char *slash = strchr(full, '/');
 	if (slash) {
 		MDB_val bk = { (size_t)(slash - full), (void *)full }, rv = val(slash + 1);
@@ -168,6 +170,62 @@ int sess_set_presence(const char *full, bool available, int32_t priority)
 	r.available = available;
 	r.priority = priority;
 	return put(full, &r);
+}
+
+int sess_presence_put(const char *full, const struct stz *s)
+{
+	MDB_txn *t = txn();
+	if (t == NULL)
+		return XS_ERROR;
+	MDB_val k = val(full), v = { s->h->size, (void *)s->h };
+	int rc = mdb_put(t, T.db.pres, &k, &v, 0);
+	if (rc != 0) {
+		log_error("presence put %s: %s", full, mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int sess_presence_get(const char *full, struct stz *out)
+{
+	MDB_txn *t = txn();
+	if (t == NULL)
+		return XS_ERROR;
+	MDB_val k = val(full), v;
+	int rc = mdb_get(t, T.db.pres, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return XS_PASS;
+	if (rc == 0 && v.mv_size > T.pres_cap) {
+		size_t cap = (v.mv_size + 4095) & ~(size_t)4095;
+		char *p = aligned_alloc(8, cap);
+		if (p == NULL)
+			return XS_ERROR;
+		free(T.pres_buf);
+		T.pres_buf = p;
+		T.pres_cap = cap;
+	}
+	/* LMDB values are only 2-byte aligned: view an aligned copy. */
+	if (rc == 0)
+		memcpy(T.pres_buf, v.mv_data, v.mv_size);
+	if (rc != 0 || stz_view(out, T.pres_buf, v.mv_size) != XS_OK) {
+		log_error("presence get %s: %s", full, rc ? mdb_strerror(rc) : "bad record");
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int sess_presence_del(const char *full)
+{
+	MDB_txn *t = txn();
+	if (t == NULL)
+		return XS_ERROR;
+	MDB_val k = val(full);
+	int rc = mdb_del(t, T.db.pres, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		log_error("presence del %s: %s", full, mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	return XS_OK;
 }
 
 int sess_foreach(const char *bare, sess_visit_fn *fn, void *arg)

@@ -9,11 +9,23 @@
 #include "lib/xs.h"
 
 #include <gnutls/crypto.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Stanzas a client pipelines behind its bind request wait here, encoded,
+ * until the router has settled the resource; then they get their from=. */
+struct held {
+	struct held *next;
+	bool to_bad;
+	alignas(8) char data[];
+};
+
+#define HELD_MAX 32
+
 static void on_open(void *arg, const struct xs_open *h);
+static void release_held(struct conn *c);
 static void on_stanza(void *arg, struct stz_builder *b, bool to_bad);
 static void on_close(void *arg);
 static void on_error(void *arg, const char *condition);
@@ -38,8 +50,19 @@ struct conn *c2s_new(int fd)
 	return c;
 }
 
+static void drop_held(struct conn *c)
+{
+	while (c->held) {
+		struct held *h = c->held;
+		c->held = h->next;
+		free(h);
+	}
+	c->nheld = 0;
+}
+
 void c2s_free(struct conn *c)
 {
+	drop_held(c);
 	xmlstream_free(c->xs);
 	sasl_free(c);
 	buf_free(&c->out);
@@ -228,6 +251,9 @@ static void request_bind(struct conn *c, const struct stz *s, uint32_t bind)
 	if (worker_up(MSG_UP_BIND, m, (uint32_t)len) == XS_OK) {
 		c->bind_sent = true;
 		c->state = C2S_BINDING;
+		/* Stanzas that follow get their 'to' prepared; from= comes with the JID. */
+		if (xmlstream_stamp(c->xs, NULL) != XS_OK)
+			c2s_stream_error(c, "internal-server-error", NULL);
 	} else {
 		reply_error(c, s, "internal-server-error");
 	}
@@ -256,6 +282,7 @@ void c2s_bound(struct conn *c, uint32_t status, const char *jid)
 		if (worker_encode(b, 0, &r) == XS_OK)
 			conn_write_stz(c, &r);
 		c->state = C2S_AUTHED;
+		drop_held(c);
 		return;
 	}
 	free(c->jid);
@@ -270,6 +297,7 @@ void c2s_bound(struct conn *c, uint32_t status, const char *jid)
 	free(c->pending_id);
 	c->pending_id = NULL;
 	log_info("%s: bound %s", c->peer, jid);
+	release_held(c);
 }
 
 void c2s_kick(struct conn *c, uint32_t reason)
@@ -305,7 +333,7 @@ static void pre_session(struct conn *c, const struct stz *s)
 		return;
 	}
 	if (c->state == C2S_BINDING) {
-		reply_error(c, s, "unexpected-request");
+		c2s_stream_error(c, "unsupported-stanza-type", NULL);
 		return;
 	}
 	/* C2S_AUTHED */
@@ -350,20 +378,10 @@ static int validate(struct conn *c, const struct stz *s, bool to_bad)
 	return XS_OK;
 }
 
-static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
+/* A stanza of a bound session, encoded in W.scratch: checked, then up. */
+static void session_stanza(struct conn *c, const struct stz *sp, bool to_bad)
 {
-	struct conn *c = arg;
-	if (c->state == C2S_CLOSING)
-		return;
-	struct stz s;
-	if (worker_encode(b, c->id, &s) != XS_OK) {
-		c2s_stream_error(c, "policy-violation", "stanza too large");
-		return;
-	}
-	if (c->state != C2S_BOUND) {
-		pre_session(c, &s);
-		return;
-	}
+	const struct stz s = *sp;
 	worker_stat_stanza_in();
 	if (validate(c, &s, to_bad) != XS_OK)
 		return;
@@ -375,4 +393,76 @@ static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
 	}
 	if (worker_up(MSG_UP_STANZA, W.scratch, s.h->size) != XS_OK)
 		c2s_stream_error(c, "policy-violation", "stanza too large");
+}
+
+static void hold(struct conn *c, const struct stz *s, bool to_bad)
+{
+	struct held *h = c->nheld < HELD_MAX ? malloc(sizeof(*h) + s->h->size) : NULL;
+	if (h == NULL) {
+		c2s_stream_error(c, "policy-violation", "too many stanzas before binding completed");
+		return;
+	}
+	h->next = NULL;
+	h->to_bad = to_bad;
+	memcpy(h->data, s->h, s->h->size);
+	struct held **tail = &c->held;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = h;
+	c->nheld++;
+}
+
+/* Re-encodes a held stanza with from= the bound JID, in W.scratch. */
+static int restamp(struct conn *c, const struct stz *s, struct stz *out)
+{
+	struct stz_builder *b = &W.reply;
+	stz_b_reset(b);
+	const struct stz_node *r = &s->nodes[0];
+	int rc = stz_b_open(b, stz_str(s, r->name), r->name.len, stz_str(s, r->ns), r->ns.len);
+	for (uint32_t a = r->attr_first; rc == XS_OK && a < r->attr_first + r->nattrs; a++) {
+		const struct stz_attr *at = &s->attrs[a];
+		if (at->ns.len == 0 && strcmp(stz_str(s, at->name), "from") == 0)
+			continue;
+		rc = stz_b_attr(b, stz_str(s, at->name), at->name.len, stz_str(s, at->ns), at->ns.len,
+		                stz_str(s, at->value), at->value.len);
+	}
+	if (rc == XS_OK)
+		rc = stz_b_attrz(b, "from", c->jid);
+	for (uint32_t n = stz_first_child(s, 0); rc == XS_OK && n; n = stz_next_sibling(s, 0, n))
+		rc = stz_b_copy(b, s, n);
+	if (rc == XS_OK)
+		rc = stz_b_close(b);
+	return rc == XS_OK ? worker_encode(b, c->id, out) : XS_ERROR;
+}
+
+static void release_held(struct conn *c)
+{
+	while (c->held && c->state == C2S_BOUND) {
+		struct held *h = c->held;
+		c->held = h->next;
+		c->nheld--;
+		struct stz s, t;
+		if (stz_view(&s, h->data, ((struct stz_hdr *)h->data)->size) == XS_OK &&
+		    restamp(c, &s, &t) == XS_OK)
+			session_stanza(c, &t, h->to_bad);
+		free(h);
+	}
+}
+
+static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
+{
+	struct conn *c = arg;
+	if (c->state == C2S_CLOSING)
+		return;
+	struct stz s;
+	if (worker_encode(b, c->id, &s) != XS_OK) {
+		c2s_stream_error(c, "policy-violation", "stanza too large");
+		return;
+	}
+	if (c->state == C2S_BOUND)
+		session_stanza(c, &s, to_bad);
+	else if (c->state == C2S_BINDING && strcmp(stz_str(&s, s.nodes[0].ns), STZ_NS_CLIENT) == 0)
+		hold(c, &s, to_bad);
+	else
+		pre_session(c, &s);
 }

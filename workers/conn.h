@@ -22,6 +22,7 @@ enum c2s_state {
 };
 
 struct sasl;
+struct held;
 
 struct conn {
 	int tag;                 /* first: tells epoll callers what this is */
@@ -40,6 +41,8 @@ struct conn {
 	char *jid;               /* full JID once bound */
 	char *pending_id;        /* id of the bind IQ awaiting the router */
 	struct sasl *sasl;       /* during authentication only */
+	struct held *held;       /* stanzas pipelined behind the bind request */
+	unsigned nheld;
 	char stream_id[17];
 	char peer[64];
 };

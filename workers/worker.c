@@ -7,7 +7,14 @@
 #include "lib/msg.h"
 #include "lib/xs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { TAG_CONN = 1, TAG_SOCK, TAG_DOWN };
+enum { TAG_CONN = 1, TAG_SOCK, TAG_DOWN, TAG_SIG };
 
 #define READ_CHUNK   16384
 #define DOWN_BUDGET  4096     /* records taken from the down ring per iteration */
@@ -52,7 +59,7 @@ static struct {
 	bool running;
 } S;
 
-static int tag_sock = TAG_SOCK, tag_down = TAG_DOWN;
+static int tag_sock = TAG_SOCK, tag_down = TAG_DOWN, tag_sig = TAG_SIG;
 
 static int push_ptr(void ***arr, size_t *n, size_t *cap, void *p)
 {
@@ -208,6 +215,7 @@ static int conn_flush(struct conn *c)
 		stat_add(&S.stats->bytes_out, (uint64_t)n);
 		buf_consume(&c->out, (size_t)n);
 	}
+	buf_free(&c->out); /* idle connections keep no output buffer */
 	if (c->want_out) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
 		epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -413,6 +421,22 @@ static int drain_down(void)
 
 /* ------------------------------------------------------------ sockets */
 
+static void peer_name(const struct msg_conn *m, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (m->peer.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&m->peer;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+	} else if (m->peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&m->peer;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(out, cap, "%s:%u", ip, port);
+}
+
 static void receive_conns(void)
 {
 	for (;;) {
@@ -455,6 +479,10 @@ static void receive_conns(void)
 			continue;
 		}
 		stat_add(&S.stats->accepted, 1);
+		/* Output is already batched per loop iteration; Nagle would only
+		 * hold a stanza back behind the previous one's ACK. */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = c2s_new(fd);
 		if (c == NULL || conn_register(c) != XS_OK) {
 			log_error("no memory for a new connection");
@@ -464,6 +492,7 @@ static void receive_conns(void)
 			continue;
 		}
 		c->tag = TAG_CONN;
+		peer_name(&m, c->peer, sizeof(c->peer));
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
 		if (epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_error("epoll_ctl: %s", strerror(errno));
@@ -543,6 +572,38 @@ static void drain_eventfd(int fd)
 		;
 }
 
+/* SIGTERM (from the master, or because it died): every client is told
+ * <system-shutdown/>, the router learns which sessions ended, then exit. */
+static void shutdown_all(void)
+{
+	for (uint32_t i = 0; i < S.nslots; i++)
+		if (S.slots[i] && S.slots[i]->fd >= 0)
+			c2s_kick(S.slots[i], KICK_SHUTDOWN);
+	free_dead();
+	for (int i = 0; i < 1000 && S.upq_head; i++) {
+		flush_upq();
+		ring_wake(S.up, S.a->up_efd);
+		if (S.upq_head) {
+			struct timespec ts = { 0, 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	ring_wake(S.up, S.a->up_efd);
+	S.running = false;
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT); /* a terminal's ^C is the master's to handle */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
+	sigdelset(&set, SIGINT);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
 int worker_main(const struct worker_args *a)
 {
 	memset(&S, 0, sizeof(S));
@@ -569,6 +630,13 @@ int worker_main(const struct worker_args *a)
 	epoll_ctl(S.epfd, EPOLL_CTL_ADD, a->sock, &ev);
 	ev.data.ptr = &tag_down;
 	epoll_ctl(S.epfd, EPOLL_CTL_ADD, a->down_efd, &ev);
+	int sigfd = signals_fd();
+	if (sigfd == -1) {
+		log_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	ev.data.ptr = &tag_sig;
+	epoll_ctl(S.epfd, EPOLL_CTL_ADD, sigfd, &ev);
 	log_info("worker %u ready (generation %u)", a->index, a->generation);
 
 	S.running = true;
@@ -607,6 +675,14 @@ int worker_main(const struct worker_args *a)
 				receive_conns();
 			} else if (tag == TAG_DOWN) {
 				drain_eventfd(a->down_efd);
+			} else if (tag == TAG_SIG) {
+				struct signalfd_siginfo si;
+				while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+					;
+				log_info("stopping: closing %" PRIu64 " connection(s)",
+				         atomic_load(&S.stats->connections));
+				shutdown_all();
+				break;
 			} else {
 				struct conn *c = evs[i].data.ptr;
 				if (c->fd < 0)

@@ -1,5 +1,6 @@
 /* xmlstream.c — libxml2 SAX2 push parser -> stanza builder. */
 #include "workers/xmlstream.h"
+#include "lib/buf.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/xs.h"
@@ -9,19 +10,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct xmlstream {
+/* What a connection needs only while bytes of it are being parsed: the
+ * libxml2 context and the stanza builder.  Between stanzas a connection's
+ * parse state is just "inside the stream, with these namespaces", so idle
+ * connections give their kit back to a per-process pool and take one again
+ * when data arrives, replaying their stream header into it.  An idle
+ * connection then costs a few hundred bytes instead of a parser. */
+struct xs_kit {
+	struct xs_kit *next;
 	xmlParserCtxtPtr ctxt;
+	struct stz_builder b;
+};
+
+#define KIT_POOL_MAX 32
+
+static struct {
+	struct xs_kit *free;
+	unsigned nfree;
+	struct jid to_jid;       /* scratch for preparing 'to' */
+	struct buf attr;         /* scratch for decoding an attribute value */
+} pool;
+
+struct xmlstream {
+	struct xs_kit *kit;      /* NULL while idle between stanzas */
+	xmlParserCtxtPtr ctxt;   /* kit->ctxt, or NULL */
 	const struct xmlstream_cb *cb;
 	void *arg;
-	struct stz_builder b;
+	char *replay;            /* the client's stream header, to resume a parser */
 	size_t max_stanza;
 	unsigned depth;          /* 0: before the stream element, 1: between stanzas */
 	long mark;               /* parser offset of the current stanza's start, or of
 	                          * the last point between stanzas */
 	long fed;                /* bytes given to this parser */
 	char *stamp;             /* from= value once bound */
-	struct jid *to_jid;      /* scratch for preparing 'to' */
-	bool restart, failed, to_bad;
+	bool prep;               /* stanzas: drop the client's from=, prepare to= */
+	bool restart, failed, to_bad, resuming;
 };
 
 static void fail(struct xmlstream *xs, const char *condition)
@@ -36,6 +59,52 @@ static void fail(struct xmlstream *xs, const char *condition)
 static char *dup_range(const xmlChar *start, const xmlChar *end)
 {
 	return strndup((const char *)start, (size_t)(end - start));
+}
+
+/* Appends text with the characters that would break a quoted attribute escaped. */
+static void put_attr_text(struct buf *out, const char *p)
+{
+	for (; *p; p++) {
+		if (*p == '\'')
+			buf_appendz(out, "&apos;");
+		else if (*p == '&')
+			buf_appendz(out, "&amp;");
+		else if (*p == '<')
+			buf_appendz(out, "&lt;");
+		else
+			buf_append(out, p, 1);
+	}
+}
+
+/* Remembers the stream element with its namespace declarations: replayed
+ * into a fresh parser, it recreates the state a lent parser had. */
+static void save_replay(struct xmlstream *xs, const xmlChar *localname, const xmlChar *prefix,
+                        int nb_ns, const xmlChar **ns)
+{
+	struct buf out = { 0 };
+	buf_appendz(&out, "<");
+	if (prefix) {
+		buf_appendz(&out, (const char *)prefix);
+		buf_appendz(&out, ":");
+	}
+	buf_appendz(&out, (const char *)localname);
+	for (int i = 0; i < nb_ns; i++) {
+		buf_appendz(&out, " xmlns");
+		if (ns[2 * i]) {
+			buf_appendz(&out, ":");
+			buf_appendz(&out, (const char *)ns[2 * i]);
+		}
+		buf_appendz(&out, "='");
+		put_attr_text(&out, ns[2 * i + 1] ? (const char *)ns[2 * i + 1] : "");
+		buf_appendz(&out, "'");
+	}
+	buf_appendz(&out, ">");
+	free(xs->replay);
+	xs->replay = NULL;
+	if (buf_append(&out, "", 1) == XS_OK)
+		xs->replay = out.data; /* ownership moves to xs */
+	else
+		buf_free(&out);
 }
 
 static void open_stream(struct xmlstream *xs, const xmlChar *localname, const xmlChar *URI,
@@ -69,22 +138,51 @@ static void open_stream(struct xmlstream *xs, const xmlChar *localname, const xm
 }
 
 /* Adds the stanza element's attributes, stamping from= and preparing to=. */
+/* An attribute value as the client meant it.  Without entity substitution
+ * (which stays off) libxml2 hands '&' in attribute values over as the
+ * character reference "&#38;", both for &amp; and for &#38; itself, so that
+ * and nothing else needs decoding. */
+static void attr_value(const xmlChar **a, const char **val, size_t *len)
+{
+	const char *p = (const char *)a[3];
+	size_t n = (size_t)(a[4] - a[3]);
+	*val = p;
+	*len = n;
+	if (memmem(p, n, "&#38;", 5) == NULL)
+		return;
+	pool.attr.off = pool.attr.len = 0;
+	for (size_t i = 0; i < n;) {
+		if (i + 5 <= n && memcmp(p + i, "&#38;", 5) == 0) {
+			buf_append(&pool.attr, "&", 1);
+			i += 5;
+		} else {
+			buf_append(&pool.attr, p + i, 1);
+			i++;
+		}
+	}
+	if (pool.attr.len == 0 || pool.attr.data == NULL)
+		return; /* allocation failed: keep the raw form */
+	*val = pool.attr.data;
+	*len = pool.attr.len;
+}
+
 static int root_attrs(struct xmlstream *xs, int nb_attrs, const xmlChar **attrs)
 {
-	struct stz_builder *b = &xs->b;
+	struct stz_builder *b = &xs->kit->b;
 	for (int i = 0; i < nb_attrs; i++) {
 		const xmlChar **a = &attrs[5 * i];
 		const char *name = (const char *)a[0];
 		const char *uri = a[2] ? (const char *)a[2] : "";
-		const char *val = (const char *)a[3];
-		size_t vlen = (size_t)(a[4] - a[3]);
-		if (xs->stamp && *uri == '\0') {
+		const char *val;
+		size_t vlen;
+		attr_value(a, &val, &vlen);
+		if (xs->prep && *uri == '\0') {
 			if (strcmp(name, "from") == 0)
 				continue;
 			if (strcmp(name, "to") == 0) {
-				if (jid_parse(val, vlen, xs->to_jid) == XS_OK) {
+				if (jid_parse(val, vlen, &pool.to_jid) == XS_OK) {
 					char full[JID_MAX + 1];
-					int n = jid_full(xs->to_jid, full, sizeof(full));
+					int n = jid_full(&pool.to_jid, full, sizeof(full));
 					if (n >= 0 && stz_b_attrz(b, "to", full) != XS_OK)
 						return XS_ERROR;
 					if (n >= 0)
@@ -105,17 +203,19 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                      const xmlChar *URI, int nb_ns, const xmlChar **ns, int nb_attrs,
                      int nb_defaulted, const xmlChar **attrs)
 {
-	(void)prefix;
 	(void)nb_defaulted;
 	struct xmlstream *xs = ctx;
 	if (xs->failed)
 		return;
 	if (xs->depth == 0) {
 		xs->depth = 1;
+		if (xs->resuming) /* our own replay of the stream header */
+			return;
+		save_replay(xs, localname, prefix, nb_ns, ns);
 		open_stream(xs, localname, URI, nb_ns, ns, nb_attrs, attrs);
 		return;
 	}
-	struct stz_builder *b = &xs->b;
+	struct stz_builder *b = &xs->kit->b;
 	const char *uri = URI ? (const char *)URI : "";
 	if (xs->depth == 1) {
 		stz_b_reset(b);
@@ -134,8 +234,11 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 		for (int i = 0; rc == XS_OK && i < nb_attrs; i++) {
 			const xmlChar **a = &attrs[5 * i];
 			const char *auri = a[2] ? (const char *)a[2] : "";
+			const char *val;
+			size_t vlen;
+			attr_value(a, &val, &vlen);
 			rc = stz_b_attr(b, (const char *)a[0], strlen((const char *)a[0]), auri,
-			                strlen(auri), (const char *)a[3], (size_t)(a[4] - a[3]));
+			                strlen(auri), val, vlen);
 		}
 	}
 	if (rc != XS_OK) {
@@ -158,13 +261,13 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
 		xs->cb->on_close(xs->arg);
 		return;
 	}
-	if (stz_b_close(&xs->b) != XS_OK) {
+	if (stz_b_close(&xs->kit->b) != XS_OK) {
 		fail(xs, "policy-violation");
 		return;
 	}
 	if (--xs->depth == 1) {
 		xs->mark = xmlByteConsumed(xs->ctxt);
-		xs->cb->on_stanza(xs->arg, &xs->b, xs->to_bad);
+		xs->cb->on_stanza(xs->arg, &xs->kit->b, xs->to_bad);
 	}
 }
 
@@ -179,7 +282,7 @@ static void on_chars(void *ctx, const xmlChar *ch, int len)
 		return;
 	}
 	if ((size_t)(xmlByteConsumed(xs->ctxt) - xs->mark) > xs->max_stanza ||
-	    stz_b_text(&xs->b, (const char *)ch, (size_t)len) != XS_OK)
+	    stz_b_text(&xs->kit->b, (const char *)ch, (size_t)len) != XS_OK)
 		fail(xs, "policy-violation");
 }
 
@@ -253,17 +356,70 @@ static xmlSAXHandler sax = {
 	.serror = on_serror,
 };
 
-static int new_parser(struct xmlstream *xs)
+/* Takes a kit from the pool (or makes one) and starts a fresh parse in it. */
+static int kit_take(struct xmlstream *xs)
 {
-	xs->ctxt = xmlCreatePushParserCtxt(&sax, xs, NULL, 0, NULL);
-	if (xs->ctxt == NULL)
-		return XS_ERROR;
+	struct xs_kit *k = pool.free;
+	if (k) {
+		pool.free = k->next;
+		pool.nfree--;
+		if (xmlCtxtResetPush(k->ctxt, NULL, 0, NULL, NULL) != 0) {
+			xmlFreeParserCtxt(k->ctxt);
+			stz_b_free(&k->b);
+			free(k);
+			k = NULL;
+		}
+	}
+	if (k == NULL) {
+		k = calloc(1, sizeof(*k));
+		if (k == NULL)
+			return XS_ERROR;
+		k->ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, NULL);
+		if (k->ctxt == NULL) {
+			free(k);
+			return XS_ERROR;
+		}
+	}
 	/* No network, no entity substitution, no huge-document mode. */
-	xmlCtxtUseOptions(xs->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	xs->depth = 0;
-	xs->restart = false;
+	xmlCtxtUseOptions(k->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	k->ctxt->userData = xs;
+	stz_b_init(&k->b, 4 * xs->max_stanza + 4096);
+	k->next = NULL;
+	xs->kit = k;
+	xs->ctxt = k->ctxt;
 	xs->mark = xs->fed = 0;
 	return XS_OK;
+}
+
+static void kit_give(struct xmlstream *xs)
+{
+	struct xs_kit *k = xs->kit;
+	if (k == NULL)
+		return;
+	xs->kit = NULL;
+	xs->ctxt = NULL;
+	stz_b_free(&k->b);
+	if (pool.nfree >= KIT_POOL_MAX) {
+		xmlFreeParserCtxt(k->ctxt);
+		free(k);
+		return;
+	}
+	k->ctxt->userData = NULL;
+	k->next = pool.free;
+	pool.free = k;
+	pool.nfree++;
+}
+
+/* A new stream: drop whatever parse state there was. */
+static int start_stream(struct xmlstream *xs)
+{
+	kit_give(xs);
+	xs->depth = 0;
+	xs->restart = false;
+	xs->resuming = false;
+	free(xs->replay);
+	xs->replay = NULL;
+	return kit_take(xs);
 }
 
 struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t max_stanza)
@@ -274,12 +430,6 @@ struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t
 	xs->cb = cb;
 	xs->arg = arg;
 	xs->max_stanza = max_stanza;
-	/* The encoding of a stanza is bounded by a multiple of its text size. */
-	stz_b_init(&xs->b, 4 * max_stanza + 4096);
-	if (new_parser(xs) != XS_OK) {
-		free(xs);
-		return NULL;
-	}
 	return xs;
 }
 
@@ -287,11 +437,14 @@ void xmlstream_free(struct xmlstream *xs)
 {
 	if (xs == NULL)
 		return;
-	if (xs->ctxt)
-		xmlFreeParserCtxt(xs->ctxt);
-	stz_b_free(&xs->b);
+	if (xs->kit) {
+		/* A context that stopped mid-document is not worth resetting. */
+		xmlFreeParserCtxt(xs->kit->ctxt);
+		stz_b_free(&xs->kit->b);
+		free(xs->kit);
+	}
 	free(xs->stamp);
-	free(xs->to_jid);
+	free(xs->replay);
 	free(xs);
 }
 
@@ -304,23 +457,56 @@ void xmlstream_restart(struct xmlstream *xs)
 int xmlstream_stamp(struct xmlstream *xs, const char *jid)
 {
 	free(xs->stamp);
-	xs->stamp = strdup(jid);
-	if (xs->to_jid == NULL)
-		xs->to_jid = malloc(sizeof(*xs->to_jid));
-	return xs->stamp && xs->to_jid ? XS_OK : XS_ERROR;
+	xs->stamp = NULL;
+	xs->prep = true;
+	if (jid && (xs->stamp = strdup(jid)) == NULL)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+/* Gets a parser for a connection that gave its kit back: a fresh one with
+ * the stream header replayed, callbacks for it suppressed. */
+static int resume(struct xmlstream *xs)
+{
+	if (kit_take(xs) != XS_OK)
+		return XS_ERROR;
+	xs->resuming = true;
+	xs->depth = 0;
+	size_t len = strlen(xs->replay);
+	int rc = xmlParseChunk(xs->ctxt, xs->replay, (int)len, 0);
+	xs->resuming = false;
+	if (rc != 0 || xs->depth != 1)
+		return XS_ERROR;
+	xs->fed = (long)len;
+	xs->mark = xmlByteConsumed(xs->ctxt);
+	return XS_OK;
+}
+
+/* After a feed: between stanzas with nothing buffered, the kit goes back. */
+static void maybe_idle(struct xmlstream *xs)
+{
+	if (xs->kit == NULL || xs->depth != 1 || xs->failed || xs->restart || xs->replay == NULL)
+		return;
+	xmlParserInputPtr in = xs->ctxt->input;
+	if (in == NULL || in->cur != in->end)
+		return;
+	kit_give(xs);
 }
 
 int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len)
 {
 	if (xs->failed)
 		return XS_ERROR;
-	if (xs->restart) {
-		xmlFreeParserCtxt(xs->ctxt);
-		xs->ctxt = NULL;
-		if (new_parser(xs) != XS_OK) {
-			fail(xs, "internal-server-error");
+	if (xs->restart || (xs->kit == NULL && xs->replay == NULL)) {
+		if (start_stream(xs) != XS_OK) {
+			xs->failed = true;
+			xs->cb->on_error(xs->arg, "internal-server-error");
 			return XS_ERROR;
 		}
+	} else if (xs->kit == NULL && resume(xs) != XS_OK) {
+		xs->failed = true;
+		xs->cb->on_error(xs->arg, "internal-server-error");
+		return XS_ERROR;
 	}
 	while (len > 0 && !xs->failed && !xs->restart) {
 		/* Feed in slices so an oversized stanza is caught before libxml2
@@ -343,5 +529,6 @@ int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len)
 		data += n;
 		len -= (size_t)n;
 	}
+	maybe_idle(xs);
 	return XS_OK;
 }

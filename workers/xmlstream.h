@@ -26,7 +26,7 @@ struct xs_open {
 
 struct xmlstream_cb {
 	void (*on_open)(void *arg, const struct xs_open *hdr);
-	/* A complete top-level element; `to_bad` is set when stamping was on and
+	/* A complete top-level element; `to_bad` is set when preparing was on and
 	 * its 'to' was not a valid JID (the builder keeps the original text). */
 	void (*on_stanza)(void *arg, struct stz_builder *b, bool to_bad);
 	void (*on_close)(void *arg);
@@ -40,8 +40,8 @@ void xmlstream_free(struct xmlstream *xs);
 int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len);
 /* The next bytes start a new stream (after SASL success). */
 void xmlstream_restart(struct xmlstream *xs);
-/* From now on each stanza gets from='jid' (the client's own value is
- * dropped) and its 'to' is replaced by the prepared JID. */
+/* From now on each stanza's 'from' from the client is dropped and its 'to'
+ * replaced by the prepared JID; with `jid` non-NULL, from='jid' is added. */
 int xmlstream_stamp(struct xmlstream *xs, const char *jid);
 
 #endif

@@ -1,0 +1,56 @@
+"""xmppd -t: configuration check."""
+
+import asyncio
+import os
+import re
+import subprocess
+
+from harness import e2e_test, check, binary
+
+
+async def check_config(path):
+    p = await asyncio.create_subprocess_exec(binary('xmppd'), '-t', '-c', path,
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(p.communicate(), 10)
+    except asyncio.TimeoutError:
+        p.kill()
+        await p.wait()
+        raise AssertionError('xmppd -t -c %s did not exit within 10s' % path)
+    return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
+
+
+@e2e_test('config_check_good_and_bad')
+async def t_config(env):
+    srv = env.srv
+    good = os.path.join(srv.dir, 'good.yml')
+    with open(good, 'w') as f:
+        f.write(srv.config_text(srv.port))
+    env.step('xmppd -t on a good file')
+    rc, out, err = await check_config(good)
+    check(rc == 0, 'xmppd -t -c good.yml exited %s (stdout %r stderr %r)' % (rc, out, err))
+
+    cases = [
+        # (name, text, line, key)
+        ('bad_toplevel.yml',
+         'hosts: [localhost]\nloglevel: debug\nworkers: 2\nbogus_key: 3\n'
+         'listen:\n  - {port: 5222, ip: 127.0.0.1, module: c2s}\n', 4, 'bogus_key'),
+        ('bad_listener.yml',
+         'hosts: [localhost]\nlisten:\n  - port: 5222\n    ip: 127.0.0.1\n'
+         '    module: c2s\n    prot: 1\n', 6, 'prot'),
+    ]
+    for name, text, line, key in cases:
+        env.step('xmppd -t on %s' % name)
+        path = os.path.join(srv.dir, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        rc, out, err = await check_config(path)
+        check(rc == 1, 'xmppd -t -c %s exited %s, expected 1 (stderr %r)' % (name, rc, err))
+        check(re.search(r'%s:%d(:\d+)?:.*\b%s\b' % (re.escape(path), line, re.escape(key)), err),
+              '%s: stderr does not name file:line and key %s (line %d): %r'
+              % (name, key, line, err))
+    env.step('the running server is unaffected')
+    await env.register('alice')
+    c = await env.login('alice@localhost/cfg')
+    await c.ping()
