@@ -546,7 +546,8 @@ void stz_b_write(const struct stz_builder *b, void *dst, uint64_t conn)
 	}
 	char *base = dst;
 	memcpy(base + h->nodes_off, b->nodes, (size_t)b->nnodes * sizeof(struct stz_node));
-	memcpy(base + h->attrs_off, b->attrs, (size_t)b->nattrs * sizeof(struct stz_attr));
+	if (b->nattrs > 0) /* attrs may still be unallocated */
+		memcpy(base + h->attrs_off, b->attrs, (size_t)b->nattrs * sizeof(struct stz_attr));
 	memcpy(base + h->pool_off, b->pool, b->pool_len);
 	memset(base + h->pool_off + b->pool_len, 0, h->pool_len - b->pool_len);
 }

@@ -114,6 +114,29 @@ static void test_absent_fields_and_types(void **state)
 	stz_b_free(&b);
 }
 
+/* A stanza without a single attribute: the attribute table is never
+ * allocated, and writing it must not touch it. */
+static void test_no_attributes(void **state)
+{
+	(void)state;
+	struct stz_builder b;
+	stz_b_init(&b, 4096);
+	assert_int_equal(stz_b_openz(&b, "presence", STZ_NS_CLIENT), XS_OK);
+	assert_int_equal(stz_b_close(&b), XS_OK);
+	struct stz s;
+	void *mem = finish(&b, &s, NULL);
+	assert_int_equal(s.h->kind, STZ_PRESENCE);
+	assert_int_equal(s.h->type, STZ_T_NONE);
+	assert_int_equal(s.h->nattrs, 0);
+	struct buf out = { 0 };
+	assert_int_equal(stz_to_xml(&s, STZ_NS_CLIENT, &out), XS_OK);
+	assert_int_equal(buf_append(&out, "", 1), XS_OK);
+	assert_string_equal(out.data, "<presence/>");
+	buf_free(&out);
+	free(mem);
+	stz_b_free(&b);
+}
+
 static void test_copy_subtree(void **state)
 {
 	(void)state;
@@ -243,6 +266,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_absent_fields_and_types),
+		cmocka_unit_test(test_no_attributes),
 		cmocka_unit_test(test_copy_subtree),
 		cmocka_unit_test(test_builder_refuses_misuse),
 		cmocka_unit_test(test_view_rejects_corruption),
