@@ -5,8 +5,7 @@ import os
 import signal
 import time
 
-from harness import (e2e_test, check, eventually, raw_login, LOG_ROUTER_STARTED, NS_STREAM,
-                     NS_STREAMS)
+from harness import e2e_test, check, eventually, raw_login
 
 
 @e2e_test('graceful_stop_closes_sessions', stops_server=True)
@@ -131,7 +130,7 @@ async def t_slow_reader(env):
           'did not read' % worst)
     check(srv.running(), 'server died')
     env.step('slow client: read what the server kept for it')
-    got = await rs.wait(lambda s: s.eof or len(s.elements) >= n, 30)
+    await rs.wait(lambda s: s.eof or len(s.elements) >= n, 30)
     msgs = [e for e in rs.elements if e.tag == '{jabber:client}message']
     check(rs.eof or len(msgs) >= n, 'slow reader: %d of %d messages and no disconnect after 30s'
           % (len(msgs), n))

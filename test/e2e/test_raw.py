@@ -7,7 +7,7 @@ from harness import (e2e_test, check, eventually, stream_header, sasl_plain, raw
 async def expect_stream_error(env, rs, condition, what):
     """The server sends <stream:error><condition xmlns=streams/></stream:error>, closes the
     stream and the TCP connection."""
-    ok = await rs.wait(lambda s: s.find(NS_STREAM, 'error') is not None, 5)
+    await rs.wait(lambda s: s.find(NS_STREAM, 'error') is not None, 5)
     got, el = rs.stream_error()
     check(el is not None, '%s: no <stream:error> within 5s; server sent %r%s'
           % (what, rs.text()[-400:], (' (connection closed%s)' % (

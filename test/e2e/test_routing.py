@@ -1,6 +1,5 @@
 """More routing rules of RFC 6120/6121 (beyond the basic error cases)."""
 
-import asyncio
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError, IqTimeout
