@@ -33,6 +33,8 @@ TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
 .PHONY: all deps run test unit e2e check-man check-asan bench clean
+# Objects of test programs and modules are kept, not deleted as intermediates.
+.SECONDARY:
 all: $(BINS) $(MODULES)
 
 $(B)/%.o: %.c
