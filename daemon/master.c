@@ -8,6 +8,7 @@
  * worker died, and hands control-socket clients to the router. */
 #include "daemon/master.h"
 #include "lib/db.h"
+#include "lib/fdpass.h"
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/xs.h"
@@ -378,22 +379,6 @@ static void restart_due(void)
 
 /* ------------------------------------------------------------ hand-off */
 
-static int send_fd(int sock, const void *msg, size_t len, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-	                     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n == (ssize_t)len)
-		return XS_OK;
-	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) ? XS_AGAIN : XS_ERROR;
-}
 
 /* Load of a worker: its open connections plus those handed but not yet
  * picked up (the stats lag behind a burst of accepts). */
@@ -427,7 +412,7 @@ static void hand_off(const struct listener *l, int fd, const struct sockaddr_sto
 		if (best < 0)
 			break;
 		tried[best] = true;
-		int rc = send_fd(M.workers[best].sock, &m, sizeof(m), fd);
+		int rc = fdpass_send(M.workers[best].sock, &m, sizeof(m), fd);
 		if (rc == XS_OK) {
 			M.workers[best].handed++;
 			close(fd);
@@ -464,7 +449,7 @@ static void accept_control(void)
 		if (fd == -1)
 			return;
 		struct msg_ctl_client m = { .type = MSG_SOCK_CTL_CLIENT };
-		if (M.router.sock == -1 || send_fd(M.router.sock, &m, sizeof(m), fd) != XS_OK) {
+		if (M.router.sock == -1 || fdpass_send(M.router.sock, &m, sizeof(m), fd) != XS_OK) {
 			static const char busy[] = "error: the router is not running; try again\n";
 			ssize_t w = write(fd, busy, sizeof(busy) - 1);
 			(void)w;

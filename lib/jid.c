@@ -9,6 +9,7 @@
  * to UCS-4 on the heap.  test_jid checks the shortcut against libidn for
  * every ASCII character. */
 #include "lib/jid.h"
+#include "lib/utf8.h"
 #include "lib/xs.h"
 
 #include <arpa/inet.h>
@@ -28,47 +29,6 @@
 
 #define LABEL_MAX 63
 
-/* Strict RFC 3629: no overlong forms, no surrogates, nothing above
- * U+10FFFF.  libidn's own decoder is lenient, and NUL would end the
- * C string early, so both are refused here. */
-static bool utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t more;
-		uint32_t cp, min;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0) {
-			more = 1; cp = c & 0x1F; min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			more = 2; cp = c & 0x0F; min = 0x800;
-		} else if ((c & 0xF8) == 0xF0) {
-			more = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < more)
-			return false;
-		for (size_t k = 1; k <= more; k++) {
-			unsigned cc = s[i + k];
-			if ((cc & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (cc & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += more + 1;
-	}
-	return true;
-}
 
 static bool all_ascii(const char *s, size_t len)
 {
@@ -114,7 +74,7 @@ int jid_nodeprep(const char *in, size_t len, char *out, size_t cap)
 	char buf[PREP_BUF];
 	int rc;
 
-	if (len == 0 || len >= PREP_BUF || !utf8_ok((const unsigned char *)in, len))
+	if (len == 0 || len >= PREP_BUF || !utf8_valid((const unsigned char *)in, len))
 		return XS_ERROR;
 	if (all_ascii(in, len)) {
 		/* Nodeprep on ASCII: controls and space are prohibited (C.1.1,
@@ -143,7 +103,7 @@ int jid_resourceprep(const char *in, size_t len, char *out, size_t cap)
 	char buf[PREP_BUF];
 	int rc;
 
-	if (len == 0 || len >= PREP_BUF || !utf8_ok((const unsigned char *)in, len))
+	if (len == 0 || len >= PREP_BUF || !utf8_valid((const unsigned char *)in, len))
 		return XS_ERROR;
 	if (all_ascii(in, len)) {
 		/* Resourceprep maps no ASCII character and prohibits only the
@@ -277,7 +237,7 @@ int jid_nameprep(const char *in, size_t len, char *out, size_t cap)
 	struct in_addr v4;
 	size_t n;
 
-	if (len == 0 || len >= PREP_BUF || !utf8_ok((const unsigned char *)in, len))
+	if (len == 0 || len >= PREP_BUF || !utf8_valid((const unsigned char *)in, len))
 		return XS_ERROR;
 	if (in[0] == '[')
 		return ip6_literal(in, len, out, cap);

@@ -6,6 +6,7 @@
  * in before it is copied, and nothing is logged (the caller decides what a
  * failed login is worth saying). */
 #include "lib/scram.h"
+#include "lib/utf8.h"
 #include "lib/xs.h"
 
 #include <gnutls/crypto.h>
@@ -276,46 +277,6 @@ int scram_check_plain(const struct scram_creds *c, const char *password, size_t 
 
 /* ---- message grammar (RFC 5802 section 7) ----------------------------- */
 
-/* Strict RFC 3629 UTF-8 with no NUL: the messages are UTF-8 by definition,
- * and the username and authzid leave here as C strings. */
-static bool utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t more;
-		uint32_t cp, min;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xE0) == 0xC0) {
-			more = 1; cp = c & 0x1F; min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			more = 2; cp = c & 0x0F; min = 0x800;
-		} else if ((c & 0xF8) == 0xF0) {
-			more = 3; cp = c & 0x07; min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < more)
-			return false;
-		for (size_t k = 1; k <= more; k++) {
-			unsigned cc = s[i + k];
-			if ((cc & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (cc & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += more + 1;
-	}
-	return true;
-}
 
 /* A walk over "k=value,k=value,...".  done is set once the last attribute
  * has been taken, so a trailing ',' is caught as an empty attribute. */
@@ -407,7 +368,7 @@ int scram_server_start(struct scram_server *s, enum scram_hash h,
 
 	server_reset(s);
 	if (!hash_ok(h) || len < 3 || len > SCRAM_MSG_MAX ||
-	    !utf8_ok((const unsigned char *)msg, len))
+	    !utf8_valid((const unsigned char *)msg, len))
 		goto bad;
 	s->hash = h;
 
@@ -560,7 +521,7 @@ int scram_server_finish(struct scram_server *s, const char *msg, size_t len,
 	s->step = ST_DONE;
 	keys = &s->creds.keys[s->hash];
 
-	if (len < 2 || len > SCRAM_MSG_MAX || !utf8_ok((const unsigned char *)msg, len))
+	if (len < 2 || len > SCRAM_MSG_MAX || !utf8_valid((const unsigned char *)msg, len))
 		goto out;
 	cur = (struct cursor){ msg, msg + len, false };
 

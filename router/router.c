@@ -2,6 +2,7 @@
  * binding and session ends, routes stanzas, fills the down rings (with a
  * bounded queue per worker when one is full) and serves the master. */
 #include "router/router.h"
+#include "lib/fdpass.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -316,40 +317,19 @@ static void master_event(void)
 			struct msg_ctl_client c;
 			uint32_t type;
 		} m;
-		char cbuf[CMSG_SPACE(4 * sizeof(int))];
-		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-		                     .msg_controllen = sizeof(cbuf) };
-		ssize_t n = recvmsg(R.a->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		int fd;
+		ssize_t n = fdpass_recv(R.a->sock, &m, sizeof(m), &fd);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN)
 				log_error("recvmsg from master: %s", strerror(errno));
+			if (errno == EPROTO)
+				continue;
 			return;
 		}
 		if (n == 0) {
 			log_info("master went away; router exits");
 			R.running = false;
 			return;
-		}
-		int fd = -1;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			int *fds = (int *)CMSG_DATA(cm);
-			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				if (fd == -1)
-					fd = fds[i];
-				else
-					close(fds[i]);
-			}
-		}
-		if (mh.msg_flags & MSG_CTRUNC) {
-			log_error("control message truncated");
-			if (fd != -1)
-				close(fd);
-			continue;
 		}
 		if (n == sizeof(m.c) && m.type == MSG_SOCK_CTL_CLIENT && fd != -1) {
 			ctl_client_add(fd);

@@ -3,6 +3,7 @@
  * down ring. */
 #include "workers/worker.h"
 #include "workers/conn.h"
+#include "lib/fdpass.h"
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/xs.h"
@@ -441,16 +442,13 @@ static void receive_conns(void)
 {
 	for (;;) {
 		struct msg_conn m;
-		char cbuf[CMSG_SPACE(4 * sizeof(int))];
-		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-		                     .msg_controllen = sizeof(cbuf) };
-		ssize_t n = recvmsg(S.a->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		int fd;
+		ssize_t n = fdpass_recv(S.a->sock, &m, sizeof(m), &fd);
 		if (n == -1) {
-			if (errno == EINTR)
-				continue;
 			if (errno != EAGAIN)
 				log_error("recvmsg from master: %s", strerror(errno));
+			if (errno == EPROTO)
+				continue;
 			return;
 		}
 		if (n == 0) {
@@ -458,22 +456,8 @@ static void receive_conns(void)
 			S.running = false;
 			return;
 		}
-		int fd = -1;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int *fds = (int *)CMSG_DATA(cm);
-			for (size_t i = 0; i < nfd; i++) {
-				if (fd == -1)
-					fd = fds[i];
-				else
-					close(fds[i]); /* never more than one is expected */
-			}
-		}
-		if ((mh.msg_flags & MSG_CTRUNC) || n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1) {
-			log_error("bad hand-off message from master (%zd bytes, flags %#x)", n,
-			          (unsigned)mh.msg_flags);
+		if (n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1) {
+			log_error("bad hand-off message from master (%zd bytes)", n);
 			if (fd != -1)
 				close(fd);
 			continue;
