@@ -3,6 +3,7 @@
 #include "daemon/master.h"
 #include "lib/log.h"
 #include "lib/xs.h"
+#include "workers/tls.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -75,6 +76,15 @@ int main(int argc, char **argv)
 	struct cfg cfg;
 	if (cfg_load(path, &cfg, print_error, NULL) != XS_OK) {
 		fprintf(stderr, "xmppd: %s: configuration not valid\n", path);
+		return 1;
+	}
+	/* Certificates are part of the configuration: a missing, unreadable,
+	 * expired or mismatched one stops the start, with its name. */
+	char err[1024];
+	if (tls_check_config(&cfg, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		fprintf(stderr, "xmppd: %s: configuration not valid\n", path);
+		cfg_free(&cfg);
 		return 1;
 	}
 	if (check) {

@@ -14,12 +14,14 @@
 #include "lib/xs.h"
 #include "router/router.h"
 #include "shm/shm.h"
+#include "workers/tls.h"
 #include "workers/worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -67,6 +69,7 @@ static struct {
 	pid_t self;
 	bool stopping;
 	uint8_t secret[32];   /* behind fake SCRAM salts: stable across restarts */
+	uint8_t ticket_key[TLS_TICKET_KEY_LEN]; /* one for all workers: resumption anywhere */
 } M;
 
 static int tag_ctl = TAG_CTL, tag_signal = TAG_SIGNAL, tag_router = TAG_ROUTER;
@@ -272,6 +275,7 @@ static int start_worker(unsigned w)
 		                         .generation = ch->generation, .sock = sv[1],
 		                         .up_efd = M.up_efd[w], .down_efd = M.down_efd[w] };
 		memcpy(a.secret, M.secret, sizeof(a.secret));
+		memcpy(a.ticket_key, M.ticket_key, sizeof(a.ticket_key));
 		_exit(worker_main(&a));
 	}
 	close(sv[1]);
@@ -562,6 +566,14 @@ static int setup(struct cfg *cfg)
 	M.router.sock = -1;
 	if (check_modules() != XS_OK || prepare_databases() != XS_OK)
 		return XS_ERROR;
+	gnutls_datum_t tk;
+	if (gnutls_session_ticket_key_generate(&tk) < 0 || tk.size != TLS_TICKET_KEY_LEN) {
+		log_error("cannot make a TLS session ticket key");
+		return XS_ERROR;
+	}
+	memcpy(M.ticket_key, tk.data, TLS_TICKET_KEY_LEN);
+	gnutls_memset(tk.data, 0, tk.size);
+	gnutls_free(tk.data);
 	M.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (M.epfd == -1)
 		return XS_ERROR;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -609,7 +610,7 @@ struct loader {
 	struct errs *e;
 	struct cfg *c;
 	bool have_hosts, have_listen, have_workers;
-	const struct cfg_node *run_dir_node, *ctl_node;
+	const struct cfg_node *run_dir_node, *ctl_node, *host_config_node;
 };
 
 static void l_err(struct loader *L, const struct cfg_node *n, const char *key,
@@ -712,6 +713,26 @@ static bool get_uint(struct loader *L, const struct cfg_node *n, const char *key
 	return true;
 }
 
+/* YAML's true/false (and the YAML 1.1 spellings operators still write). */
+static bool get_bool(struct loader *L, const struct cfg_node *n, const char *key, bool *out)
+{
+	if (!want_scalar(L, n, key, "true or false"))
+		return false;
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+	for (size_t i = 0; i < XS_ARRAY_LEN(yes); i++) {
+		if (strcasecmp(n->value, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(n->value, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	l_err(L, n, key, "expected true or false, found '%.64s'", n->value);
+	return false;
+}
+
 static void set_path(struct loader *L, const struct cfg_node *n, char **dst)
 {
 	if (!want_scalar(L, n, n->key, "a path"))
@@ -765,7 +786,8 @@ static void check_hosts(struct loader *L, struct cfg_node *n)
 	}
 	struct cfg *c = L->c;
 	c->hosts = calloc(n->nchildren, sizeof(*c->hosts));
-	if (!c->hosts) {
+	c->host_anonymous = calloc(n->nchildren, sizeof(*c->host_anonymous));
+	if (!c->hosts || !c->host_anonymous) {
 		l_oom(L);
 		return;
 	}
@@ -881,6 +903,24 @@ static void check_listen_entry(struct loader *L, const struct cfg_node *n, size_
 			} else {
 				memcpy(out->ip, v->value, strlen(v->value) + 1);
 			}
+		} else if (strcmp(v->key, "tls") == 0) {
+			ok = get_bool(L, v, key, &out->tls) && ok;
+		} else if (strcmp(v->key, "allow_plaintext_auth") == 0) {
+			ok = get_bool(L, v, key, &out->allow_plaintext_auth) && ok;
+		} else if (strcmp(v->key, "starttls") == 0) {
+			if (!want_scalar(L, v, key, "required, optional or off")) {
+				ok = false;
+			} else if (strcmp(v->value, "required") == 0) {
+				out->starttls = CFG_STARTTLS_REQUIRED;
+			} else if (strcmp(v->value, "optional") == 0) {
+				out->starttls = CFG_STARTTLS_OPTIONAL;
+			} else if (strcmp(v->value, "off") == 0) {
+				out->starttls = CFG_STARTTLS_OFF;
+			} else {
+				l_err(L, v, key, "expected required, optional or off, found '%.64s'",
+				      v->value);
+				ok = false;
+			}
 		} else if (strcmp(v->key, "module") == 0) {
 			have_module = true;
 			if (!want_scalar(L, v, key, "a listener module")) {
@@ -933,6 +973,87 @@ static void check_listen(struct loader *L, struct cfg_node *n)
 	}
 	for (size_t i = 0; i < n->nchildren; i++)
 		check_listen_entry(L, &n->children[i], i, &L->c->listen[L->c->nlisten]);
+}
+
+static void check_certfiles(struct loader *L, struct cfg_node *n)
+{
+	if (!want_kind(L, n, "certfiles", CFG_SEQ, "a list of PEM files"))
+		return;
+	L->c->certfiles = calloc(n->nchildren ? n->nchildren : 1, sizeof(char *));
+	if (!L->c->certfiles) {
+		l_oom(L);
+		return;
+	}
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct cfg_node *item = &n->children[i];
+		char key[32];
+		snprintf(key, sizeof(key), "certfiles[%zu]", i);
+		if (!want_scalar(L, item, key, "a file name"))
+			continue;
+		if (!*item->value) {
+			l_err(L, item, key, "empty file name");
+			continue;
+		}
+		char *p = strdup(item->value);
+		if (!p) {
+			l_oom(L);
+			return;
+		}
+		L->c->certfiles[L->c->ncertfiles++] = p;
+	}
+}
+
+static void check_tls_priority(struct loader *L, struct cfg_node *n)
+{
+	if (!want_scalar(L, n, n->key, "a GnuTLS priority string"))
+		return;
+	if (!*n->value) {
+		l_err(L, n, n->key, "empty priority string");
+		return;
+	}
+	free(L->c->tls_priority);
+	if (!(L->c->tls_priority = strdup(n->value)))
+		l_oom(L);
+}
+
+/* host_config names hosts, so it is checked once hosts is known. */
+static void check_host_config(struct loader *L, struct cfg_node *n)
+{
+	if (want_kind(L, n, "host_config", CFG_MAP, "a map of host name to settings"))
+		L->host_config_node = n;
+}
+
+static void apply_host_config(struct loader *L)
+{
+	const struct cfg_node *n = L->host_config_node;
+	struct cfg *c = L->c;
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct cfg_node *h = &n->children[i];
+		char key[96];
+		snprintf(key, sizeof(key), "host_config.%.64s", h->key);
+		size_t idx = 0;
+		while (idx < c->nhosts && strcasecmp(c->hosts[idx], h->key) != 0)
+			idx++;
+		if (idx == c->nhosts) {
+			err_at(L->e, h->key_line, h->key_col, key, "not one of hosts");
+			continue;
+		}
+		if (h->kind == CFG_SCALAR && h->value && !*h->value)
+			continue; /* "host:" with nothing: no settings */
+		if (!want_kind(L, h, key, CFG_MAP, "a map of settings"))
+			continue;
+		for (size_t j = 0; j < h->nchildren; j++) {
+			const struct cfg_node *v = &h->children[j];
+			char vkey[128];
+			snprintf(vkey, sizeof(vkey), "%s.%.24s", key, v->key);
+			if (strcmp(v->key, "anonymous") == 0)
+				get_bool(L, v, vkey, &c->host_anonymous[idx]);
+			else
+				err_at(L->e, v->key_line, v->key_col, vkey, "unknown key");
+		}
+	}
 }
 
 static bool module_name_ok(const char *s)
@@ -1027,6 +1148,9 @@ static const struct {
 	{ "ring_size", check_ring_size },
 	{ "listen", check_listen },
 	{ "modules", check_modules },
+	{ "certfiles", check_certfiles },
+	{ "tls_priority", check_tls_priority },
+	{ "host_config", check_host_config },
 };
 
 /* <directory of the running binary>/modules, so a build tree and an installed
@@ -1066,7 +1190,9 @@ static void apply_defaults(struct loader *L, const struct cfg_node *root)
 		c->run_dir = strdup(DEF_RUN_DIR);
 	if (!c->modules_dir)
 		c->modules_dir = default_modules_dir();
-	if (!c->data_dir || !c->run_dir || !c->modules_dir) {
+	if (!c->tls_priority)
+		c->tls_priority = strdup(CFG_DEFAULT_TLS_PRIORITY);
+	if (!c->data_dir || !c->run_dir || !c->modules_dir || !c->tls_priority) {
 		l_oom(L);
 		return;
 	}
@@ -1117,6 +1243,7 @@ static void check_tree(struct loader *L, struct cfg_node *root)
 			top_keys[k].check(L, n);
 	}
 	apply_defaults(L, root);
+	apply_host_config(L);
 }
 
 /* ---- entry points ---------------------------------------------------------- */
@@ -1211,6 +1338,11 @@ void cfg_free(struct cfg *cfg)
 	for (size_t i = 0; i < cfg->nhosts; i++)
 		free(cfg->hosts[i]);
 	free(cfg->hosts);
+	free(cfg->host_anonymous);
+	for (size_t i = 0; i < cfg->ncertfiles; i++)
+		free(cfg->certfiles[i]);
+	free(cfg->certfiles);
+	free(cfg->tls_priority);
 	free(cfg->data_dir);
 	free(cfg->run_dir);
 	free(cfg->control_socket);

@@ -18,7 +18,14 @@
  *   scram_iterations: N (4096..1000000)    [4096]
  *   ring_size: bytes, power of two >= 65536 [4194304]
  *   listen: list of maps {port: 1..65535 (required), ip: address [0.0.0.0],
- *           module: c2s (required)}        at least one
+ *           module: c2s (required), tls: true|false [false] (direct TLS,
+ *           XEP-0368), starttls: required|optional|off [required],
+ *           allow_plaintext_auth: true|false [false] (PLAIN outside TLS)}
+ *           at least one
+ *   certfiles: list of PEM files, each a certificate chain and its key
+ *           (or a chain whose key is in FILE.key)  [none]
+ *   tls_priority: GnuTLS priority string [TLS 1.2+, modern ciphers]
+ *   host_config: map host -> {anonymous: true|false [false]}
  *   modules: map name -> map of options (options kept as a cfg_node tree)
  * Relative paths are kept as written (relative to the working directory). */
 #ifndef XMPPD_LIB_CFG_H
@@ -26,6 +33,7 @@
 
 #include "lib/log.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,13 +52,21 @@ struct cfg_node {
 };
 
 enum cfg_listen_module { CFG_LISTEN_C2S = 1 };
+enum cfg_starttls { CFG_STARTTLS_REQUIRED = 0, CFG_STARTTLS_OPTIONAL, CFG_STARTTLS_OFF };
 
 struct cfg_listen {
 	char ip[64];
 	uint16_t port;
 	enum cfg_listen_module module;
+	bool tls;                  /* direct TLS: the handshake comes first */
+	enum cfg_starttls starttls;
+	bool allow_plaintext_auth; /* PLAIN offered without TLS */
 	int line;
 };
+
+#define CFG_DEFAULT_TLS_PRIORITY \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
 
 struct cfg_module {
 	char *name;
@@ -61,7 +77,11 @@ struct cfg_module {
 struct cfg {
 	char *path;            /* the file it came from */
 	char **hosts;          /* nameprep'd lowercase domain names */
+	bool *host_anonymous;  /* [nhosts]: SASL ANONYMOUS offered */
 	size_t nhosts;
+	char **certfiles;
+	size_t ncertfiles;
+	char *tls_priority;
 	enum log_level loglevel;
 	unsigned workers;      /* resolved: auto became the CPU count */
 	char *data_dir, *run_dir, *control_socket, *modules_dir;

@@ -360,6 +360,21 @@ static void server_reset(struct scram_server *s)
 int scram_server_start(struct scram_server *s, enum scram_hash h,
                        const char *msg, size_t len)
 {
+	return scram_server_start_cb(s, h, msg, len, false, false);
+}
+
+int scram_server_set_cb(struct scram_server *s, const uint8_t *data, size_t len)
+{
+	if (!s->plus || len > sizeof(s->cb_data))
+		return XS_ERROR;
+	memcpy(s->cb_data, data, len);
+	s->cb_len = len;
+	return XS_OK;
+}
+
+int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char *msg,
+                          size_t len, bool plus, bool plus_offered)
+{
 	const char *p = msg, *end = msg + len;
 	struct cursor cur;
 	struct span v;
@@ -373,12 +388,27 @@ int scram_server_start(struct scram_server *s, enum scram_hash h,
 	s->hash = h;
 
 	/* gs2-cbind-flag.  "y" says the client could bind but believes we
-	 * cannot, which is true while no -PLUS mechanism is offered; once one
-	 * is, "y" means a downgrade and must be refused.  "p=" asks for a
-	 * binding we do not do. */
-	if ((p[0] != 'n' && p[0] != 'y') || p[1] != ',')
-		goto bad;
-	p += 2;
+	 * cannot: true only when no -PLUS mechanism was offered, otherwise a
+	 * downgrade.  "p=NAME" goes with a -PLUS mechanism and only with it. */
+	s->plus = plus;
+	if (plus) {
+		const char *comma;
+		if (end - p < 3 || p[0] != 'p' || p[1] != '=')
+			goto bad;
+		comma = memchr(p + 2, ',', (size_t)(end - p - 2));
+		if (!comma || comma == p + 2 || (size_t)(comma - p - 2) >= sizeof(s->cb_name))
+			goto bad;
+		for (const char *q = p + 2; q < comma; q++)
+			if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+			      (*q >= '0' && *q <= '9') || *q == '.' || *q == '-'))
+				goto bad;
+		memcpy(s->cb_name, p + 2, (size_t)(comma - p - 2));
+		p = comma + 1;
+	} else {
+		if ((p[0] != 'n' && p[0] != 'y') || p[1] != ',' || (p[0] == 'y' && plus_offered))
+			goto bad;
+		p += 2;
+	}
 	if (p < end && *p == 'a') {
 		const char *comma;
 		if (end - p < 2 || p[1] != '=')
@@ -499,7 +529,7 @@ static int auth_hmac(const struct scram_server *s, const uint8_t *key,
 int scram_server_finish(struct scram_server *s, const char *msg, size_t len,
                         char *out, size_t cap)
 {
-	uint8_t cb[sizeof(s->gs2_header)];
+	uint8_t cb[sizeof(s->gs2_header) + SCRAM_CB_MAX];
 	uint8_t proof[SCRAM_KEY_MAX], sig[SCRAM_KEY_MAX], ckey[SCRAM_KEY_MAX];
 	uint8_t stored[SCRAM_KEY_MAX];
 	struct cursor cur;
@@ -525,12 +555,17 @@ int scram_server_finish(struct scram_server *s, const char *msg, size_t len,
 		goto out;
 	cur = (struct cursor){ msg, msg + len, false };
 
-	/* c= must carry back exactly the gs2 header of client-first: that is
-	 * what stops a man in the middle from rewriting the flag or authzid. */
+	/* c= must carry back exactly the gs2 header of client-first (that is
+	 * what stops a man in the middle from rewriting the flag or authzid),
+	 * followed with -PLUS by the binding of this TLS session (which is what
+	 * stops one between two TLS sessions). */
 	if (!take_attr(&cur, &key, &v) || key != 'c')
 		goto out;
 	n = scram_b64_decode(v.p, v.n, cb, sizeof(cb));
-	if (n < 0 || (size_t)n != strlen(s->gs2_header) || memcmp(cb, s->gs2_header, (size_t)n))
+	size_t gl = strlen(s->gs2_header);
+	if (n < 0 || (size_t)n != gl + (s->plus ? s->cb_len : 0) || memcmp(cb, s->gs2_header, gl))
+		goto out;
+	if (s->plus && (s->cb_len == 0 || gnutls_memcmp(cb + gl, s->cb_data, s->cb_len) != 0))
 		goto out;
 
 	if (!take_attr(&cur, &key, &v) || key != 'r')

@@ -7,6 +7,7 @@
 #ifndef XMPPD_LIB_SCRAM_H
 #define XMPPD_LIB_SCRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,9 +56,14 @@ int scram_check_plain(const struct scram_creds *c, const char *password, size_t 
  *   scram_server_start(&s, hash, client_first) -> the username to look up
  *   scram_server_challenge(&s, creds, out)     -> server-first-message
  *   scram_server_finish(&s, client_final, out) -> server-final-message "v=..."
- * Channel binding: "n" and "y" GS2 flags are accepted; "p=" is refused
- * (XS_ERROR) until TLS exists.  An authzid (a=) other than the user's own bare
- * JID is the caller's to check: it is returned in authzid. */
+ * Channel binding (the -PLUS mechanisms): scram_server_start_cb says whether
+ * the client chose a -PLUS mechanism and whether the server offered any.
+ * With -PLUS the GS2 flag must be "p=NAME" (NAME in cb_name), and the
+ * caller hands the binding data over with scram_server_set_cb before the
+ * challenge; c= must then carry the GS2 header followed by that data.
+ * Without -PLUS, "n" is accepted, "y" only when no -PLUS was offered (else
+ * it is a downgrade), "p=" never.  An authzid (a=) other than the user's
+ * own bare JID is the caller's to check: it is returned in authzid. */
 struct scram_server {
 	enum scram_hash hash;
 	char username[1024];   /* decoded (=2C, =3D) */
@@ -68,7 +74,20 @@ struct scram_server {
 	char nonce[2 * SCRAM_NONCE_MAX + 1]; /* client nonce + server nonce */
 	struct scram_creds creds;
 	int step;
+	bool plus;             /* a -PLUS mechanism */
+	char cb_name[32];      /* its channel-binding type */
+	uint8_t cb_data[128];
+	size_t cb_len;
 };
+
+#define SCRAM_CB_MAX 128
+
+/* As scram_server_start, for a -PLUS mechanism (plus) and/or a server
+ * that offered one (plus_offered). */
+int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char *msg,
+                          size_t len, bool plus, bool plus_offered);
+/* The channel-binding data for cb_name.  XS_OK, XS_ERROR (too long). */
+int scram_server_set_cb(struct scram_server *s, const uint8_t *data, size_t len);
 
 /* Parses client-first-message.  XS_OK, or XS_ERROR when malformed (the caller
  * answers <failure><malformed-request/>). */

@@ -2,6 +2,7 @@
  * hand-over, resource binding through the router, the legacy session IQ,
  * and validation of every stanza before it goes up the ring. */
 #include "workers/conn.h"
+#include "workers/tls.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -64,6 +65,7 @@ void c2s_free(struct conn *c)
 {
 	drop_held(c);
 	xmlstream_free(c->xs);
+	tls_conn_free(c->tls);
 	sasl_free(c);
 	buf_free(&c->out);
 	free(c->user);
@@ -110,12 +112,29 @@ void c2s_stream_error(struct conn *c, const char *condition, const char *text)
 	conn_close(c);
 }
 
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+
+static bool tls_offered(const struct conn *c)
+{
+	return !c->secure && c->lst->starttls != CFG_STARTTLS_OFF && tls_available();
+}
+
+static bool tls_required(const struct conn *c)
+{
+	return !c->secure && c->lst->starttls == CFG_STARTTLS_REQUIRED;
+}
+
 static void send_features(struct conn *c)
 {
 	conn_writez(c, "<stream:features>");
 	if (c->state == C2S_AUTH) {
-		/* Room for <starttls/> first when TLS arrives. */
-		sasl_features(c);
+		if (tls_offered(c))
+			conn_writez(c, tls_required(c)
+			               ? "<starttls xmlns='" NS_TLS "'><required/></starttls>"
+			               : "<starttls xmlns='" NS_TLS "'/>");
+		/* With TLS mandatory, authentication is offered only inside it. */
+		if (!tls_required(c))
+			sasl_features(c);
 	} else {
 		conn_writez(c, "<bind xmlns='" NS_BIND "'/>"
 		               "<session xmlns='" NS_SESSION "'><optional/></session>");
@@ -315,11 +334,37 @@ void c2s_kick(struct conn *c, uint32_t reason)
 	}
 }
 
-/* Before a session: SASL, then binding and the legacy session IQ. */
+/* RFC 6120 §5.4: <proceed/> in the clear, then the handshake, then a new
+ * stream; or <failure/> and the end of the stream. */
+static void starttls(struct conn *c)
+{
+	if (!tls_offered(c)) {
+		conn_writez(c, "<failure xmlns='" NS_TLS "'/></stream:stream>");
+		conn_close(c);
+		return;
+	}
+	conn_writez(c, "<proceed xmlns='" NS_TLS "'/>");
+	if (conn_flush_now(c) != XS_OK || conn_start_tls(c) != XS_OK) {
+		conn_close(c);
+		return;
+	}
+	xmlstream_restart(c->xs);
+}
+
+/* Before a session: TLS, SASL, then binding and the legacy session IQ. */
 static void pre_session(struct conn *c, const struct stz *s)
 {
 	if (c->state == C2S_AUTH) {
-		if (strcmp(stz_str(s, s->nodes[0].ns), NS_SASL) != 0) {
+		const char *ns = stz_str(s, s->nodes[0].ns);
+		if (strcmp(ns, NS_TLS) == 0 && stz_node_is(s, 0, "starttls", NULL)) {
+			starttls(c);
+			return;
+		}
+		if (tls_required(c)) {
+			c2s_stream_error(c, "policy-violation", "STARTTLS is required");
+			return;
+		}
+		if (strcmp(ns, NS_SASL) != 0) {
 			c2s_stream_error(c, "not-authorized", NULL);
 			return;
 		}

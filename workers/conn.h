@@ -23,6 +23,7 @@ enum c2s_state {
 
 struct sasl;
 struct held;
+struct tls_conn;
 
 struct conn {
 	int tag;                 /* first: tells epoll callers what this is */
@@ -34,6 +35,12 @@ struct conn {
 	bool dirty;              /* output waiting for the end-of-loop flush */
 	bool want_out;           /* EPOLLOUT registered */
 	bool bind_sent;          /* the router knows this connection */
+	bool handshaking;        /* TLS handshake in progress: no XML yet */
+	bool secure;             /* TLS established */
+	bool hs_want_write;      /* the handshake waits for writability */
+	uint8_t auth_failures;
+	const struct cfg_listen *lst; /* the listener it came in on */
+	struct tls_conn *tls;    /* NULL for plain TCP */
 	struct xmlstream *xs;
 	struct buf out;
 	const char *host;        /* one of cfg->hosts */
@@ -68,6 +75,11 @@ int conn_writez(struct conn *c, const char *s);
 int conn_write_stz(struct conn *c, const struct stz *s);
 /* Writes what can be written now and closes the connection. */
 void conn_close(struct conn *c);
+/* Writes queued output now; XS_OK when all of it went out. */
+int conn_flush_now(struct conn *c);
+/* Starts TLS on a connection (after <proceed/>, or at once for direct TLS).
+ * XS_OK or XS_ERROR. */
+int conn_start_tls(struct conn *c);
 /* Sends a record to the router (queued in order when the ring is full). */
 int worker_up(uint16_t type, const void *data, uint32_t len);
 /* Encodes the builder into the scratch buffer and views it.  XS_OK/XS_ERROR. */

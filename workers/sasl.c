@@ -3,6 +3,7 @@
  * of the users table.  An unknown user runs SCRAM to the end with fake
  * credentials, so the answer does not tell whether the account exists. */
 #include "workers/conn.h"
+#include "workers/tls.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/scram.h"
@@ -10,13 +11,17 @@
 #include "lib/xmpp.h"
 #include "lib/xs.h"
 
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SASL_DATA_MAX 8192 /* decoded bytes of one SASL message */
 
-enum mech { MECH_PLAIN = 1, MECH_SCRAM_SHA1, MECH_SCRAM_SHA256 };
+enum mech {
+	MECH_PLAIN = 1, MECH_SCRAM_SHA1, MECH_SCRAM_SHA256,
+	MECH_SCRAM_SHA1_PLUS, MECH_SCRAM_SHA256_PLUS, MECH_ANONYMOUS,
+};
 
 struct sasl {
 	enum mech mech;
@@ -24,24 +29,91 @@ struct sasl {
 	struct scram_server scram;
 };
 
+/* Channel-binding types, in order of preference (RFC 9266 over RFC 5929). */
+static const char *const cb_types[] = { "tls-exporter", "tls-server-end-point" };
+
+/* Whether this TLS session can give the binding of a type (tls-exporter
+ * needs TLS 1.3 or the extended master secret). */
+static bool cb_usable(struct conn *c, const char *type)
+{
+	uint8_t *d;
+	size_t n;
+	if (c->tls == NULL || !c->secure || tls_channel_binding(c->tls, type, &d, &n) != XS_OK)
+		return false;
+	free(d);
+	return true;
+}
+
+static bool plus_offered(struct conn *c)
+{
+	for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++)
+		if (cb_usable(c, cb_types[i]))
+			return true;
+	return false;
+}
+
+static bool host_anonymous(struct conn *c)
+{
+	for (size_t i = 0; i < W.cfg->nhosts; i++)
+		if (W.cfg->hosts[i] == c->host)
+			return W.cfg->host_anonymous[i];
+	return false;
+}
+
 static const struct {
 	const char *name;
 	enum mech mech;
 } mechs[] = {
+	{ "SCRAM-SHA-256-PLUS", MECH_SCRAM_SHA256_PLUS },
+	{ "SCRAM-SHA-1-PLUS", MECH_SCRAM_SHA1_PLUS },
 	{ "SCRAM-SHA-256", MECH_SCRAM_SHA256 },
 	{ "SCRAM-SHA-1", MECH_SCRAM_SHA1 },
 	{ "PLAIN", MECH_PLAIN },
+	{ "ANONYMOUS", MECH_ANONYMOUS },
 };
+
+/* What this connection may use: -PLUS only inside TLS with a binding to
+ * offer, PLAIN only inside TLS unless the listener allows it in the clear,
+ * ANONYMOUS only on hosts that enable it. */
+static bool mech_offered(struct conn *c, enum mech m, bool plus)
+{
+	switch (m) {
+	case MECH_SCRAM_SHA1_PLUS:
+	case MECH_SCRAM_SHA256_PLUS:
+		return plus;
+	case MECH_PLAIN:
+		return c->secure || c->lst->allow_plaintext_auth;
+	case MECH_ANONYMOUS:
+		return host_anonymous(c);
+	default:
+		return true;
+	}
+}
 
 void sasl_features(struct conn *c)
 {
+	bool plus = plus_offered(c);
 	conn_writez(c, "<mechanisms xmlns='" NS_SASL "'>");
 	for (size_t i = 0; i < XS_ARRAY_LEN(mechs); i++) {
+		if (!mech_offered(c, mechs[i].mech, plus))
+			continue;
 		conn_writez(c, "<mechanism>");
 		conn_writez(c, mechs[i].name);
 		conn_writez(c, "</mechanism>");
 	}
 	conn_writez(c, "</mechanisms>");
+	if (!plus)
+		return;
+	/* XEP-0440: which bindings a -PLUS client can ask for. */
+	conn_writez(c, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+	for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++) {
+		if (!cb_usable(c, cb_types[i]))
+			continue;
+		conn_writez(c, "<channel-binding type='");
+		conn_writez(c, cb_types[i]);
+		conn_writez(c, "'/>");
+	}
+	conn_writez(c, "</sasl-channel-binding>");
 }
 
 void sasl_free(struct conn *c)
@@ -85,9 +157,11 @@ static int succeed(struct conn *c, const char *user, const char *extra)
 	if (c->user == NULL)
 		return XS_ERROR;
 	send_b64(c, "success", extra ? extra : "", extra ? strlen(extra) : 0);
-	log_info("%s: authenticated %s@%s (%s)", c->peer, user, c->host,
-	         c->sasl->mech == MECH_PLAIN ? "PLAIN"
-	         : c->sasl->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
+	const char *mname = "?";
+	for (size_t i = 0; i < XS_ARRAY_LEN(mechs); i++)
+		if (mechs[i].mech == c->sasl->mech)
+			mname = mechs[i].name;
+	log_info("%s: authenticated %s@%s (%s)", c->peer, user, c->host, mname);
 	sasl_free(c);
 	return XS_DONE;
 }
@@ -149,9 +223,25 @@ static int plain(struct conn *c, const char *msg, size_t len)
 static int scram_first(struct conn *c, const char *msg, size_t len)
 {
 	struct sasl *sa = c->sasl;
-	enum scram_hash h = sa->mech == MECH_SCRAM_SHA1 ? SCRAM_SHA1 : SCRAM_SHA256;
-	if (scram_server_start(&sa->scram, h, msg, len) != XS_OK)
+	bool plus = sa->mech == MECH_SCRAM_SHA1_PLUS || sa->mech == MECH_SCRAM_SHA256_PLUS;
+	enum scram_hash h = sa->mech == MECH_SCRAM_SHA1 || sa->mech == MECH_SCRAM_SHA1_PLUS
+	                  ? SCRAM_SHA1 : SCRAM_SHA256;
+	if (scram_server_start_cb(&sa->scram, h, msg, len, plus, plus || plus_offered(c)) != XS_OK)
 		return fail(c, "malformed-request");
+	if (plus) {
+		/* The binding the client named must be one this session has. */
+		uint8_t *cb = NULL;
+		size_t cbl = 0;
+		bool known = false;
+		for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++)
+			known = known || strcmp(cb_types[i], sa->scram.cb_name) == 0;
+		int rc = known ? tls_channel_binding(c->tls, sa->scram.cb_name, &cb, &cbl) : XS_ERROR;
+		if (rc == XS_OK)
+			rc = scram_server_set_cb(&sa->scram, cb, cbl);
+		free(cb);
+		if (rc != XS_OK)
+			return fail(c, "not-authorized");
+	}
 	char user[JID_PART_MAX + 1] = "";
 	const char *name = sa->scram.username;
 	struct scram_creds creds;
@@ -185,15 +275,31 @@ static int scram_final(struct conn *c, const char *msg, size_t len)
 	return succeed(c, user, out);
 }
 
+/* RFC 4505: a fresh, unguessable account for this session only; whatever
+ * it leaves behind is the session_closed hook's to remove. */
+static int anonymous(struct conn *c)
+{
+	uint8_t rnd[8];
+	char user[32];
+	gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd));
+	snprintf(user, sizeof(user), "anon-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	return succeed(c, user, NULL);
+}
+
 /* Dispatches one client message of the current mechanism. */
 static int step(struct conn *c, const char *data, size_t len)
 {
 	struct sasl *sa = c->sasl;
 	if (!sa->started) {
 		sa->started = true;
-		return sa->mech == MECH_PLAIN ? plain(c, data, len) : scram_first(c, data, len);
+		if (sa->mech == MECH_PLAIN)
+			return plain(c, data, len);
+		if (sa->mech == MECH_ANONYMOUS)
+			return anonymous(c);
+		return scram_first(c, data, len);
 	}
-	if (sa->mech == MECH_PLAIN)
+	if (sa->mech == MECH_PLAIN || sa->mech == MECH_ANONYMOUS)
 		return fail(c, "malformed-request");
 	return scram_final(c, data, len);
 }
@@ -210,8 +316,9 @@ int sasl_handle(struct conn *c, const struct stz *s)
 		sasl_free(c);
 		const char *m = stz_attr(s, 0, "mechanism");
 		enum mech mech = 0;
+		bool plus = plus_offered(c);
 		for (size_t i = 0; m && i < XS_ARRAY_LEN(mechs); i++)
-			if (strcmp(m, mechs[i].name) == 0)
+			if (strcmp(m, mechs[i].name) == 0 && mech_offered(c, mechs[i].mech, plus))
 				mech = mechs[i].mech;
 		if (mech == 0)
 			return fail(c, "invalid-mechanism");
@@ -223,7 +330,7 @@ int sasl_handle(struct conn *c, const struct stz *s)
 	const char *text = stz_text(s, 0);
 	size_t tlen = strlen(text);
 	if (tlen == 0) {
-		if (is_auth) { /* no initial response: ask for it */
+		if (is_auth && c->sasl->mech != MECH_ANONYMOUS) { /* ask for the initial response */
 			send_b64(c, "challenge", "", 0);
 			return XS_OK;
 		}

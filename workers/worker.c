@@ -3,6 +3,7 @@
  * down ring. */
 #include "workers/worker.h"
 #include "workers/conn.h"
+#include "workers/tls.h"
 #include "lib/fdpass.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -194,21 +195,27 @@ int conn_write_stz(struct conn *c, const struct stz *s)
 	return XS_OK;
 }
 
+static void set_events(struct conn *c, bool out)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET | (out ? EPOLLOUT : 0), .data.ptr = c };
+	epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	c->want_out = out;
+}
+
 /* Writes queued output; XS_ERROR when the connection broke. */
 static int conn_flush(struct conn *c)
 {
+	if (c->handshaking)
+		return XS_OK; /* application data waits for the handshake */
 	while (buf_pending(&c->out) > 0) {
-		ssize_t n = write(c->fd, c->out.data + c->out.off, buf_pending(&c->out));
+		ssize_t n = c->tls ? tls_write(c->tls, c->out.data + c->out.off, buf_pending(&c->out))
+		                   : write(c->fd, c->out.data + c->out.off, buf_pending(&c->out));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				if (!c->want_out) {
-					struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET,
-					                          .data.ptr = c };
-					epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-					c->want_out = true;
-				}
+				if (!c->want_out)
+					set_events(c, true);
 				return XS_OK;
 			}
 			return XS_ERROR;
@@ -217,12 +224,53 @@ static int conn_flush(struct conn *c)
 		buf_consume(&c->out, (size_t)n);
 	}
 	buf_free(&c->out); /* idle connections keep no output buffer */
-	if (c->want_out) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
-		epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-		c->want_out = false;
-	}
+	if (c->want_out)
+		set_events(c, false);
 	return XS_OK;
+}
+
+int conn_flush_now(struct conn *c)
+{
+	if (conn_flush(c) != XS_OK)
+		return XS_ERROR;
+	return buf_pending(&c->out) == 0 ? XS_OK : XS_ERROR;
+}
+
+int conn_start_tls(struct conn *c)
+{
+	c->tls = tls_conn_new(c->fd);
+	if (c->tls == NULL)
+		return XS_ERROR;
+	c->handshaking = true;
+	mark_readable(c); /* the ClientHello may be waiting already */
+	return XS_OK;
+}
+
+/* One step of a TLS handshake, run when the socket is ready. */
+static void handshake_step(struct conn *c)
+{
+	bool want_write = false;
+	int rc = tls_handshake(c->tls, &want_write);
+	if (rc == XS_ERROR) {
+		log_debug("%s: TLS handshake failed", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (rc == XS_AGAIN) {
+		if (want_write != c->want_out)
+			set_events(c, want_write);
+		return;
+	}
+	c->handshaking = false;
+	c->secure = true;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char d[96];
+		log_debug("%s: TLS established (%s)", c->peer, tls_describe(c->tls, d, sizeof(d)));
+	}
+	set_events(c, buf_pending(&c->out) > 0);
+	mark_readable(c); /* the client's first record may have come with it */
+	if (buf_pending(&c->out) > 0)
+		mark_dirty(c);
 }
 
 void conn_close(struct conn *c)
@@ -231,6 +279,8 @@ void conn_close(struct conn *c)
 		return;
 	if (buf_pending(&c->out) > 0)
 		(void)conn_flush(c); /* best effort: the stream error or close tag */
+	if (c->tls && !c->handshaking)
+		tls_bye(c->tls);
 	epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -456,7 +506,8 @@ static void receive_conns(void)
 			S.running = false;
 			return;
 		}
-		if (n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1) {
+		if (n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1 ||
+		    m.listener >= S.a->cfg->nlisten) {
 			log_error("bad hand-off message from master (%zd bytes)", n);
 			if (fd != -1)
 				close(fd);
@@ -476,6 +527,7 @@ static void receive_conns(void)
 			continue;
 		}
 		c->tag = TAG_CONN;
+		c->lst = &S.a->cfg->listen[m.listener];
 		peer_name(&m, c->peer, sizeof(c->peer));
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
 		if (epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
@@ -487,6 +539,11 @@ static void receive_conns(void)
 			continue;
 		}
 		stat_add(&S.stats->connections, 1);
+		/* Direct TLS (XEP-0368): the handshake comes before any XML. */
+		if (c->lst->tls && conn_start_tls(c) != XS_OK) {
+			conn_close(c);
+			continue;
+		}
 		mark_readable(c); /* bytes may have arrived before we watched */
 	}
 }
@@ -504,11 +561,15 @@ static void read_ready(void)
 		struct conn *c = conn_lookup(ids[i]);
 		if (c == NULL || c->fd < 0)
 			continue;
+		if (c->handshaking) {
+			handshake_step(c);
+			continue;
+		}
 		if (S.upq_head) { /* paused by backpressure: keep it for later */
 			mark_readable(c);
 			continue;
 		}
-		ssize_t r = read(c->fd, data, sizeof(data));
+		ssize_t r = c->tls ? tls_read(c->tls, data, sizeof(data)) : read(c->fd, data, sizeof(data));
 		if (r == -1) {
 			if (errno == EINTR) {
 				mark_readable(c);
@@ -525,7 +586,10 @@ static void read_ready(void)
 		}
 		stat_add(&S.stats->bytes_in, (uint64_t)r);
 		c2s_input(c, data, (size_t)r);
-		if (c->fd >= 0 && r == (ssize_t)sizeof(data))
+		/* More may wait: in the socket, or decrypted inside GnuTLS where
+		 * epoll cannot see it. */
+		if (c->fd >= 0 && !c->handshaking &&
+		    (r == (ssize_t)sizeof(data) || (c->tls && tls_pending(c->tls) > 0)))
 			mark_readable(c);
 	}
 	free(ids);
@@ -605,6 +669,8 @@ int worker_main(const struct worker_args *a)
 	ring_consumer_attach(S.down);
 	if (db_open_data(&W.data, a->cfg->data_dir, false) != XS_OK)
 		return 1;
+	if (tls_init(a->cfg, a->ticket_key) != XS_OK)
+		return 1;
 	S.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (S.epfd == -1) {
 		log_error("epoll_create1: %s", strerror(errno));
@@ -673,7 +739,9 @@ int worker_main(const struct worker_args *a)
 					continue;
 				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 					mark_readable(c);
-				if ((evs[i].events & EPOLLOUT) && conn_flush(c) != XS_OK)
+				if ((evs[i].events & EPOLLOUT) && c->handshaking)
+					mark_readable(c);
+				else if ((evs[i].events & EPOLLOUT) && conn_flush(c) != XS_OK)
 					conn_close(c);
 			}
 		}

@@ -6,6 +6,7 @@
 
 #include "lib/cfg.h"
 #include "shm/shm.h"
+#include "workers/tls.h"
 
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ struct worker_args {
 	int up_efd;     /* wakes the router */
 	int down_efd;   /* wakes this worker */
 	uint8_t secret[32]; /* the server secret (fake SCRAM credentials) */
+	uint8_t ticket_key[TLS_TICKET_KEY_LEN]; /* TLS session tickets, shared by all workers */
 };
 
 /* Runs the worker until the master goes away; returns the exit status. */

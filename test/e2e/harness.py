@@ -29,6 +29,8 @@ import xml.etree.ElementTree as ET
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
+from certs import make_cert
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -121,10 +123,19 @@ LOG_SANITIZER = re.compile(r'(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runti
 class Server:
     """One xmppd instance with its own port and temporary directory."""
 
-    def __init__(self, name, hosts=('localhost',), workers=WORKERS):
+    # Plain-TCP tests keep working next to TLS: STARTTLS is offered, not
+    # required, and PLAIN is allowed in the clear on this loopback listener.
+    PLAIN_LISTENER = 'starttls: optional, allow_plaintext_auth: true'
+
+    def __init__(self, name, hosts=('localhost',), workers=WORKERS, listener=PLAIN_LISTENER,
+                 extra_listeners=(), extra_config='', certfiles=None):
         self.name = name
         self.hosts = list(hosts)
         self.workers = workers
+        self.listener = listener
+        self.extra_listeners = list(extra_listeners)  # (port, options)
+        self.extra_config = extra_config
+        self.certfiles = certfiles
         self.dir = tempfile.mkdtemp(prefix='xmppd-e2e-%s-' % re.sub(r'\W', '_', name))
         self.data_dir = os.path.join(self.dir, 'data')
         self.run_dir = os.path.join(self.dir, 'run')
@@ -141,15 +152,26 @@ class Server:
     # ---- config and lifecycle
 
     def config_text(self, port):
+        if self.certfiles is None:
+            cert = os.path.join(self.dir, 'cert.pem')
+            if not os.path.exists(cert):
+                make_cert(cert, names=tuple(self.hosts))
+            self.certfiles = [cert]
+        listeners = '  - {port: %d, ip: 127.0.0.1, module: c2s%s}\n' % (
+            port, ', ' + self.listener if self.listener else '')
+        for p, opts in self.extra_listeners:
+            listeners += '  - {port: %d, ip: 127.0.0.1, module: c2s%s}\n' % (
+                p, ', ' + opts if opts else '')
         return ('hosts: [%s]\n'
                 'loglevel: debug\n'
                 'workers: %d\n'
                 'data_dir: %s\n'
                 'run_dir: %s\n'
-                'listen:\n'
-                '  - {port: %d, ip: 127.0.0.1, module: c2s}\n'
-                'modules: {ping: {}, disco: {}}\n'
-                % (', '.join(self.hosts), self.workers, self.data_dir, self.run_dir, port))
+                'certfiles: [%s]\n'
+                'listen:\n%s'
+                'modules: {ping: {}, disco: {}}\n%s'
+                % (', '.join(self.hosts), self.workers, self.data_dir, self.run_dir,
+                   ', '.join(self.certfiles), listeners, self.extra_config))
 
     def start(self):
         last = None

@@ -1,0 +1,329 @@
+/* tls.c — GnuTLS server sessions for the worker. */
+#include "workers/tls.h"
+#include "lib/log.h"
+#include "lib/xs.h"
+
+#include <errno.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct tls_conn {
+	gnutls_session_t s;
+};
+
+static struct {
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+	gnutls_datum_t ticket_key;
+	uint8_t ticket_buf[TLS_TICKET_KEY_LEN];
+	bool ready;
+} T;
+
+/* The key of a combined PEM is in the same file; otherwise in FILE.key. */
+static const char *key_file_for(const char *cert, char *buf, size_t cap)
+{
+	FILE *f = fopen(cert, "r");
+	if (f == NULL)
+		return cert;
+	char line[256];
+	bool has_key = false;
+	while (!has_key && fgets(line, sizeof(line), f))
+		has_key = strstr(line, "PRIVATE KEY-----") != NULL;
+	fclose(f);
+	if (has_key)
+		return cert;
+	snprintf(buf, cap, "%s.key", cert);
+	return buf;
+}
+
+/* Each certificate of a PEM chain file: the first one is the server's. */
+static int check_validity(const char *path, char *err, size_t errlen)
+{
+	gnutls_datum_t data;
+	if (gnutls_load_file(path, &data) < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return XS_ERROR;
+	}
+	gnutls_x509_crt_t *list = NULL;
+	unsigned n = 0;
+	int rc = gnutls_x509_crt_list_import2(&list, &n, &data, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(data.data);
+	if (rc < 0 || n == 0) {
+		snprintf(err, errlen, "%s: no certificate: %s", path, rc < 0 ? gnutls_strerror(rc) : "empty");
+		return XS_ERROR;
+	}
+	time_t now = time(NULL);
+	int result = XS_OK;
+	time_t until = gnutls_x509_crt_get_expiration_time(list[0]);
+	time_t from = gnutls_x509_crt_get_activation_time(list[0]);
+	if (until != (time_t)-1 && until < now) {
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%d", gmtime(&until));
+		snprintf(err, errlen, "%s: certificate expired on %s", path, when);
+		result = XS_ERROR;
+	} else if (from != (time_t)-1 && from > now) {
+		snprintf(err, errlen, "%s: certificate not valid yet", path);
+		result = XS_ERROR;
+	}
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(list[i]);
+	gnutls_free(list);
+	return result;
+}
+
+static int load_certs(const struct cfg *cfg, gnutls_certificate_credentials_t cred, char *err,
+                      size_t errlen)
+{
+	for (size_t i = 0; i < cfg->ncertfiles; i++) {
+		const char *cert = cfg->certfiles[i];
+		char kbuf[4096];
+		const char *key = key_file_for(cert, kbuf, sizeof(kbuf));
+		if (access(cert, R_OK) == -1) {
+			snprintf(err, errlen, "certfiles: %s: %s", cert, strerror(errno));
+			return XS_ERROR;
+		}
+		if (access(key, R_OK) == -1) {
+			snprintf(err, errlen, "certfiles: %s: no private key in it, and %s: %s", cert, key,
+			         strerror(errno));
+			return XS_ERROR;
+		}
+		if (check_validity(cert, err, errlen) != XS_OK)
+			return XS_ERROR;
+		int rc = gnutls_certificate_set_x509_key_file2(cred, cert, key, GNUTLS_X509_FMT_PEM,
+		                                               NULL, 0);
+		if (rc < 0) {
+			snprintf(err, errlen, "certfiles: %s: %s", cert,
+			         rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
+			         ? "the private key does not match the certificate" : gnutls_strerror(rc));
+			return XS_ERROR;
+		}
+	}
+	return XS_OK;
+}
+
+/* Whether a loaded certificate names the host (a warning when none does). */
+static bool host_covered(const struct cfg *cfg, const char *host)
+{
+	for (size_t i = 0; i < cfg->ncertfiles; i++) {
+		gnutls_datum_t data;
+		if (gnutls_load_file(cfg->certfiles[i], &data) < 0)
+			continue;
+		gnutls_x509_crt_t crt;
+		bool ok = false;
+		if (gnutls_x509_crt_init(&crt) == 0) {
+			if (gnutls_x509_crt_import(crt, &data, GNUTLS_X509_FMT_PEM) == 0)
+				ok = gnutls_x509_crt_check_hostname2(crt, host, 0) != 0;
+			gnutls_x509_crt_deinit(crt);
+		}
+		gnutls_free(data.data);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+int tls_check_config(const struct cfg *cfg, char *err, size_t errlen)
+{
+	gnutls_certificate_credentials_t cred;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+		snprintf(err, errlen, "cannot allocate TLS credentials");
+		return XS_ERROR;
+	}
+	int rc = load_certs(cfg, cred, err, errlen);
+	gnutls_certificate_free_credentials(cred);
+	if (rc != XS_OK)
+		return rc;
+	gnutls_priority_t prio;
+	const char *where = NULL;
+	int prc = gnutls_priority_init(&prio, cfg->tls_priority, &where);
+	if (prc < 0) {
+		snprintf(err, errlen, "tls_priority: %s at '%.40s'", gnutls_strerror(prc),
+		         where ? where : "");
+		return XS_ERROR;
+	}
+	gnutls_priority_deinit(prio);
+	bool tls_wanted = false;
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		tls_wanted = tls_wanted || cfg->listen[i].tls ||
+		             cfg->listen[i].starttls == CFG_STARTTLS_REQUIRED;
+	if (tls_wanted && cfg->ncertfiles == 0) {
+		snprintf(err, errlen, "a listener requires TLS (tls: true or starttls: required) "
+		                      "but certfiles names no certificate");
+		return XS_ERROR;
+	}
+	for (size_t h = 0; h < cfg->nhosts && cfg->ncertfiles > 0; h++)
+		if (!host_covered(cfg, cfg->hosts[h]))
+			log_warn("no certificate in certfiles names host %s: clients will refuse it",
+			         cfg->hosts[h]);
+	return XS_OK;
+}
+
+int tls_init(const struct cfg *cfg, const uint8_t ticket_key[TLS_TICKET_KEY_LEN])
+{
+	if (cfg->ncertfiles == 0)
+		return XS_OK; /* TLS not configured: plain listeners only */
+	char err[512];
+	if (gnutls_certificate_allocate_credentials(&T.cred) < 0)
+		return XS_ERROR;
+	if (load_certs(cfg, T.cred, err, sizeof(err)) != XS_OK) {
+		log_error("%s", err);
+		return XS_ERROR;
+	}
+	if (gnutls_priority_init(&T.prio, cfg->tls_priority, NULL) < 0) {
+		log_error("tls_priority '%s' refused by GnuTLS", cfg->tls_priority);
+		return XS_ERROR;
+	}
+	memcpy(T.ticket_buf, ticket_key, TLS_TICKET_KEY_LEN);
+	T.ticket_key.data = T.ticket_buf;
+	T.ticket_key.size = TLS_TICKET_KEY_LEN;
+	T.ready = true;
+	return XS_OK;
+}
+
+void tls_done(void)
+{
+	if (T.cred)
+		gnutls_certificate_free_credentials(T.cred);
+	if (T.prio)
+		gnutls_priority_deinit(T.prio);
+	explicit_bzero(T.ticket_buf, sizeof(T.ticket_buf));
+	memset(&T, 0, sizeof(T));
+}
+
+bool tls_available(void)
+{
+	return T.ready;
+}
+
+struct tls_conn *tls_conn_new(int fd)
+{
+	if (!T.ready)
+		return NULL;
+	struct tls_conn *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	int rc = gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (rc == 0)
+		rc = gnutls_priority_set(t->s, T.prio);
+	if (rc == 0)
+		rc = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, T.cred);
+	if (rc == 0)
+		rc = gnutls_session_ticket_enable_server(t->s, &T.ticket_key);
+	if (rc != 0) {
+		log_error("TLS session: %s", gnutls_strerror(rc));
+		if (t->s)
+			gnutls_deinit(t->s);
+		free(t);
+		return NULL;
+	}
+	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+	gnutls_transport_set_int(t->s, fd);
+	gnutls_handshake_set_timeout(t->s, 0); /* the worker's own timers bound it */
+	return t;
+}
+
+void tls_conn_free(struct tls_conn *t)
+{
+	if (t == NULL)
+		return;
+	gnutls_deinit(t->s);
+	free(t);
+}
+
+void tls_bye(struct tls_conn *t)
+{
+	(void)gnutls_bye(t->s, GNUTLS_SHUT_WR); /* non-blocking: one try */
+}
+
+int tls_handshake(struct tls_conn *t, bool *want_write)
+{
+	int rc = gnutls_handshake(t->s);
+	if (rc == 0)
+		return XS_OK;
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+		*want_write = gnutls_record_get_direction(t->s) == 1;
+		return XS_AGAIN;
+	}
+	if (!gnutls_error_is_fatal(rc)) {
+		*want_write = false;
+		return XS_AGAIN; /* a warning alert: carry on */
+	}
+	log_debug("TLS handshake: %s", gnutls_strerror(rc));
+	return XS_ERROR;
+}
+
+ssize_t tls_read(struct tls_conn *t, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = gnutls_record_recv(t->s, buf, len);
+		if (n >= 0)
+			return n;
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (n == GNUTLS_E_REHANDSHAKE || !gnutls_error_is_fatal((int)n))
+			continue; /* renegotiation is not offered; warnings are ignored */
+		if (n == GNUTLS_E_PREMATURE_TERMINATION)
+			return 0;
+		log_debug("TLS read: %s", gnutls_strerror((int)n));
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len)
+{
+	ssize_t n = gnutls_record_send(t->s, buf, len);
+	if (n >= 0)
+		return n;
+	if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+		errno = EAGAIN;
+		return -1;
+	}
+	log_debug("TLS write: %s", gnutls_strerror((int)n));
+	errno = EPIPE;
+	return -1;
+}
+
+size_t tls_pending(struct tls_conn *t)
+{
+	return gnutls_record_check_pending(t->s);
+}
+
+int tls_channel_binding(struct tls_conn *t, const char *type, uint8_t **out, size_t *len)
+{
+	gnutls_channel_binding_t cb;
+	if (strcmp(type, "tls-exporter") == 0)
+		cb = GNUTLS_CB_TLS_EXPORTER;
+	else if (strcmp(type, "tls-server-end-point") == 0)
+		cb = GNUTLS_CB_TLS_SERVER_END_POINT;
+	else
+		return XS_ERROR;
+	gnutls_datum_t d;
+	if (gnutls_session_channel_binding(t->s, cb, &d) < 0)
+		return XS_ERROR;
+	*out = malloc(d.size ? d.size : 1);
+	if (*out == NULL) {
+		gnutls_free(d.data);
+		return XS_ERROR;
+	}
+	memcpy(*out, d.data, d.size);
+	*len = d.size;
+	gnutls_free(d.data);
+	return XS_OK;
+}
+
+const char *tls_describe(struct tls_conn *t, char *buf, size_t cap)
+{
+	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
+	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
+	snprintf(buf, cap, "%s/%s%s", v ? v : "?", c ? c : "?",
+	         gnutls_session_is_resumed(t->s) ? " resumed" : "");
+	return buf;
+}
