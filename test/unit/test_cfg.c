@@ -635,16 +635,58 @@ static void test_listen_entries(void **state)
 	              "listen:\n"
 	              "  - port: 5222\n"          /* 3 */
 	              "    module: s2s\n"         /* 4 */
-	              "    tls: true\n"           /* 5 */
+	              "    tls: maybe\n"          /* 5 */
 	              "  - ip: 127.0.0.1\n"       /* 6 */
 	              "  - {port: 5269, module: c2s}\n"
 	              "  - {port: 5269, module: c2s}\n",
 	              "4:13: key 'listen[0].module': unknown listener module 's2s' "
 	              "(expected c2s)",
-	              "5:5: key 'listen[0].tls': unknown key",
+	              "5:10: key 'listen[0].tls': expected true or false, found 'maybe'",
 	              "6:5: key 'listen[1].port': required key is missing",
 	              "6:5: key 'listen[1].module': required key is missing",
 	              "8:5: key 'listen[3]': same address and port as the listener at line 7");
+}
+
+/* TLS settings: per listener, certificates, priorities, per-host options. */
+static void test_tls_keys(void **state)
+{
+	(void)state;
+	struct cfg c;
+	load_ok("hosts: [a.example, b.example]\n"
+	        "certfiles: [/etc/x.pem, y.pem]\n"
+	        "tls_priority: NORMAL\n"
+	        "host_config: {b.example: {anonymous: true}, a.example: {anonymous: no}}\n"
+	        "listen:\n"
+	        "  - {port: 5222, module: c2s, starttls: optional, allow_plaintext_auth: yes}\n"
+	        "  - {port: 5223, module: c2s, tls: true}\n"
+	        "  - {port: 5224, module: c2s, starttls: off}\n", &c);
+	assert_int_equal(c.ncertfiles, 2);
+	assert_string_equal(c.certfiles[1], "y.pem");
+	assert_string_equal(c.tls_priority, "NORMAL");
+	assert_false(c.host_anonymous[0]);
+	assert_true(c.host_anonymous[1]);
+	assert_int_equal(c.listen[0].starttls, CFG_STARTTLS_OPTIONAL);
+	assert_true(c.listen[0].allow_plaintext_auth);
+	assert_false(c.listen[0].tls);
+	assert_true(c.listen[1].tls);
+	assert_int_equal(c.listen[1].starttls, CFG_STARTTLS_REQUIRED); /* the default */
+	assert_false(c.listen[1].allow_plaintext_auth);
+	assert_int_equal(c.listen[2].starttls, CFG_STARTTLS_OFF);
+	cfg_free(&c);
+	load_ok(MINIMAL, &c);
+	assert_string_equal(c.tls_priority, CFG_DEFAULT_TLS_PRIORITY);
+	assert_int_equal(c.ncertfiles, 0);
+	cfg_free(&c);
+
+	EXPECT_ERRORS("hosts: [localhost]\n"
+	              "listen: [{port: 5222, module: c2s, starttls: sometimes}]\n"
+	              "certfiles: x.pem\n"
+	              "host_config: {other.example: {anonymous: true}, localhost: {guests: 1}}\n",
+	              "2:46: key 'listen[0].starttls': expected required, optional or off, "
+	              "found 'sometimes'",
+	              "3:12: key 'certfiles': expected a list of PEM files, found a scalar",
+	              "4:15: key 'host_config.other.example': not one of hosts",
+	              "4:61: key 'host_config.localhost.guests': unknown key");
 }
 
 static void test_several_errors(void **state)
@@ -896,6 +938,7 @@ int main(void)
 		cmocka_unit_test(test_bad_ring_size),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_listen_entries),
+		cmocka_unit_test(test_tls_keys),
 		cmocka_unit_test(test_several_errors),
 		cmocka_unit_test(test_bad_module_names),
 		cmocka_unit_test(test_multiple_documents),
