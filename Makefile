@@ -80,8 +80,18 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing < /dev/null; \
 	fi
 
+# A self-signed certificate for localhost, made once, so that the default
+# configuration (STARTTLS required) works out of the box.
+var/cert/localhost.pem:
+	@mkdir -p var/cert
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+	  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	  -keyout var/cert/localhost.key -out var/cert/localhost.crt 2>/dev/null
+	cat var/cert/localhost.crt var/cert/localhost.key > $@
+	chmod 600 $@ var/cert/localhost.key
+
 run: deps
-	$(MAKE) all
+	$(MAKE) all var/cert/localhost.pem
 	@mkdir -p var/data var/run
 	$(B)/xmppd -c etc/xmppd.yml
 
@@ -110,6 +120,9 @@ check-asan: deps
 	  all unit e2e
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
+
+# Fuzzing (libFuzzer, clang): test/fuzz/fuzz.mk.
+-include test/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -149,10 +149,16 @@ static void test_default_file(void **state)
 	assert_string_equal(c.data_dir, "./var/data");
 	assert_string_equal(c.run_dir, "./var/run");
 	assert_string_equal(c.control_socket, "./var/run/xmppd.ctl");
-	assert_int_equal(c.nlisten, 1);
+	assert_int_equal(c.nlisten, 2);
 	assert_int_equal(c.listen[0].port, 5222);
 	assert_string_equal(c.listen[0].ip, "127.0.0.1");
 	assert_int_equal(c.listen[0].module, CFG_LISTEN_C2S);
+	assert_int_equal(c.listen[0].starttls, CFG_STARTTLS_REQUIRED);
+	assert_true(c.listen[0].allow_plaintext_auth);
+	assert_int_equal(c.listen[1].port, 5223);
+	assert_true(c.listen[1].tls);
+	assert_int_equal(c.ncertfiles, 1);
+	assert_string_equal(c.certfiles[0], "./var/cert/localhost.pem");
 	assert_int_equal(c.nmodules, 2);
 	assert_string_equal(c.modules[0].name, "ping");
 	assert_string_equal(c.modules[1].name, "disco");
