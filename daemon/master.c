@@ -7,6 +7,7 @@
  * right after start is restarted once a second), tells the router which
  * worker died, and hands control-socket clients to the router. */
 #include "daemon/master.h"
+#include "daemon/iplimit.h"
 #include "lib/db.h"
 #include "lib/fdpass.h"
 #include "lib/log.h"
@@ -39,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TAG_LISTEN = 1, TAG_CTL, TAG_SIGNAL, TAG_ROUTER };
+enum { TAG_LISTEN = 1, TAG_CTL, TAG_SIGNAL, TAG_ROUTER, TAG_WORKER };
 
 struct listener {
 	int tag;
@@ -48,6 +49,8 @@ struct listener {
 };
 
 struct child {
+	int tag;              /* TAG_WORKER: its socket is watched for reports */
+	unsigned index;
 	pid_t pid;
 	int sock;             /* master's end of the SOCK_SEQPACKET pair, -1 if none */
 	struct timespec started;
@@ -281,6 +284,10 @@ static int start_worker(unsigned w)
 	close(sv[1]);
 	ch->pid = pid;
 	ch->sock = sv[0];
+	ch->tag = TAG_WORKER;
+	ch->index = w;
+	if (watch(sv[0], ch) != XS_OK)
+		log_warn("worker %u: its reports (closed connections) will not be read", w);
 	ch->restart = false;
 	clock_gettime(CLOCK_MONOTONIC, &ch->started);
 	/* Non-blocking so a stuck worker makes us pick another, never wait. */
@@ -356,6 +363,7 @@ static void reap(void)
 				ch->sock = -1;
 			}
 			atomic_store(&shm_slot(&M.seg, w)->stats.pid, 0);
+			iplimit_worker_gone(w);
 			if (M.stopping)
 				break;
 			log_error("worker %u (pid %d) %s; restarting", w, (int)pid, why);
@@ -395,9 +403,27 @@ static uint64_t worker_load(unsigned w)
 	return conns + inflight;
 }
 
+static struct msg_ip ip_of(const struct sockaddr_storage *ss)
+{
+	struct msg_ip ip = { .family = (uint8_t)ss->ss_family };
+	if (ss->ss_family == AF_INET)
+		memcpy(ip.addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else if (ss->ss_family == AF_INET6)
+		memcpy(ip.addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	return ip;
+}
+
 static void hand_off(const struct listener *l, int fd, const struct sockaddr_storage *peer,
                      socklen_t plen)
 {
+	struct msg_ip ip = ip_of(peer);
+	const char *why = NULL;
+	if (!iplimit_admit(&M.cfg->limits, &ip, &why)) {
+		char a[64];
+		log_info("refused a connection from %s: %s", iplimit_str(&ip, a, sizeof(a)), why);
+		close(fd);
+		return;
+	}
 	struct msg_conn m = { .type = MSG_SOCK_CONN, .listener = l->index, .peer_len = plen };
 	memcpy(&m.peer, peer, plen < sizeof(m.peer) ? plen : sizeof(m.peer));
 	bool tried[SHM_MAX_WORKERS] = { false };
@@ -419,6 +445,7 @@ static void hand_off(const struct listener *l, int fd, const struct sockaddr_sto
 		int rc = fdpass_send(M.workers[best].sock, &m, sizeof(m), fd);
 		if (rc == XS_OK) {
 			M.workers[best].handed++;
+			iplimit_opened(&ip, (unsigned)best);
 			close(fd);
 			return;
 		}
@@ -459,6 +486,37 @@ static void accept_control(void)
 			(void)w;
 		}
 		close(fd);
+	}
+}
+
+/* What a worker reports: connections that ended, addresses to block. */
+static void worker_reports(struct child *ch)
+{
+	for (;;) {
+		struct msg_peer m;
+		int fd;
+		ssize_t n = fdpass_recv(ch->sock, &m, sizeof(m), &fd);
+		if (fd != -1)
+			close(fd);
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EPROTO))
+				epoll_ctl(M.epfd, EPOLL_CTL_DEL, ch->sock, NULL); /* it is going */
+			if (n == -1 && errno == EPROTO)
+				continue;
+			return;
+		}
+		if (n != sizeof(m)) {
+			log_error("worker %u: report of %zd bytes", ch->index, n);
+			continue;
+		}
+		if (m.type == MSG_SOCK_CLOSED) {
+			iplimit_closed(&m.ip, ch->index);
+		} else if (m.type == MSG_SOCK_AUTH_ABUSE) {
+			char a[64];
+			iplimit_block(&m.ip, M.cfg->limits.auth_block_seconds);
+			log_warn("%s: too many failed authentications; blocked for %u s",
+			         iplimit_str(&m.ip, a, sizeof(a)), M.cfg->limits.auth_block_seconds);
+		}
 	}
 }
 
@@ -577,6 +635,8 @@ static int setup(struct cfg *cfg)
 	M.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (M.epfd == -1)
 		return XS_ERROR;
+	if (iplimit_init(cfg->workers) != XS_OK)
+		return XS_ERROR;
 	M.lst = calloc(cfg->nlisten, sizeof(*M.lst));
 	M.workers = calloc(cfg->workers, sizeof(*M.workers));
 	M.up_efd = calloc(cfg->workers, sizeof(int));
@@ -640,6 +700,7 @@ static void teardown(void)
 			close(M.workers[w].sock);
 	free(M.lst);
 	free(M.workers);
+	iplimit_free();
 	free(M.up_efd);
 	free(M.down_efd);
 	if (M.sigfd != -1)
@@ -658,6 +719,7 @@ int master_run(struct cfg *cfg)
 		return 1;
 	}
 	log_info("xmppd started: %u worker(s), %zu host(s)", cfg->workers, cfg->nhosts);
+	time_t last_sweep = 0;
 	while (!M.stopping) {
 		bool waiting = M.router.restart;
 		for (unsigned w = 0; w < cfg->workers; w++)
@@ -676,11 +738,19 @@ int master_run(struct cfg *cfg)
 				accept_control();
 			else if (tag == TAG_SIGNAL)
 				on_signals();
+			else if (tag == TAG_WORKER)
+				worker_reports(evs[i].data.ptr);
 			else if (tag == TAG_ROUTER && M.router.sock != -1)
 				/* The router never writes to us; readable means it hung up. */
 				epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.router.sock, NULL);
 		}
 		restart_due();
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - last_sweep >= 60) {
+			iplimit_sweep(&cfg->limits);
+			last_sweep = now.tv_sec;
+		}
 	}
 	teardown();
 	log_info("xmppd stopped");

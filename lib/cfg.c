@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1056,6 +1057,50 @@ static void apply_host_config(struct loader *L)
 	}
 }
 
+static const struct {
+	const char *name;
+	size_t off;
+	unsigned def, max;
+} limit_keys[] = {
+	{ "max_connections_per_ip", offsetof(struct cfg_limits, max_connections_per_ip), 64, 1000000 },
+	{ "connection_rate_per_ip", offsetof(struct cfg_limits, connection_rate_per_ip), 120, 1000000 },
+	{ "auth_timeout", offsetof(struct cfg_limits, auth_timeout), 30, 3600 },
+	{ "keepalive_interval", offsetof(struct cfg_limits, keepalive_interval), 60, 86400 },
+	{ "max_auth_failures", offsetof(struct cfg_limits, max_auth_failures), 3, 100 },
+	{ "auth_block_seconds", offsetof(struct cfg_limits, auth_block_seconds), 60, 86400 },
+	{ "shaper_bytes_per_second", offsetof(struct cfg_limits, shaper_bytes_per_second), 50000,
+	  1000000000 },
+};
+
+static void limits_defaults(struct cfg_limits *l)
+{
+	for (size_t i = 0; i < XS_ARRAY_LEN(limit_keys); i++)
+		*(unsigned *)((char *)l + limit_keys[i].off) = limit_keys[i].def;
+}
+
+static void check_limits(struct loader *L, struct cfg_node *n)
+{
+	if (n->kind == CFG_SCALAR && n->value && !*n->value)
+		return; /* "limits:" alone: the defaults */
+	if (!want_kind(L, n, "limits", CFG_MAP, "a map of limits"))
+		return;
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct cfg_node *v = &n->children[i];
+		char key[96];
+		snprintf(key, sizeof(key), "limits.%.64s", v->key);
+		size_t k = 0;
+		while (k < XS_ARRAY_LEN(limit_keys) && strcmp(limit_keys[k].name, v->key) != 0)
+			k++;
+		if (k == XS_ARRAY_LEN(limit_keys)) {
+			err_at(L->e, v->key_line, v->key_col, key, "unknown key");
+			continue;
+		}
+		uint64_t val;
+		if (get_uint(L, v, key, "a number", 0, limit_keys[k].max, &val))
+			*(unsigned *)((char *)&L->c->limits + limit_keys[k].off) = (unsigned)val;
+	}
+}
+
 static bool module_name_ok(const char *s)
 {
 	if (!*s)
@@ -1151,6 +1196,7 @@ static const struct {
 	{ "certfiles", check_certfiles },
 	{ "tls_priority", check_tls_priority },
 	{ "host_config", check_host_config },
+	{ "limits", check_limits },
 };
 
 /* <directory of the running binary>/modules, so a build tree and an installed
@@ -1223,6 +1269,7 @@ static void check_tree(struct loader *L, struct cfg_node *root)
 	c->max_stanza_size = DEF_MAX_STANZA;
 	c->scram_iterations = DEF_SCRAM_ITERATIONS;
 	c->ring_size = DEF_RING_SIZE;
+	limits_defaults(&c->limits);
 
 	/* An empty document is an empty configuration, reported as missing keys. */
 	bool empty = root->kind == CFG_SCALAR && root->value && !*root->value;

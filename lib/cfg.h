@@ -26,6 +26,20 @@
  *           (or a chain whose key is in FILE.key)  [none]
  *   tls_priority: GnuTLS priority string [TLS 1.2+, modern ciphers]
  *   host_config: map host -> {anonymous: true|false [false]}
+ *   limits: map of (defaults in brackets; 0 turns a limit off):
+ *     max_connections_per_ip [64]    concurrent connections from one address
+ *     connection_rate_per_ip [120]   new connections a minute from one address
+ *     auth_timeout [30]              seconds to authenticate and bind, else
+ *                                    connection-timeout
+ *     keepalive_interval [60]        idle seconds before a whitespace
+ *                                    keepalive; a peer that acknowledges
+ *                                    nothing for twice that is dropped
+ *     max_auth_failures [3]          failed SASL attempts on one connection
+ *                                    before policy-violation
+ *     auth_block_seconds [60]        then new connections from that address
+ *                                    are refused for this long
+ *     shaper_bytes_per_second [50000] read rate of one connection (burst: one
+ *                                    max_stanza_size)
  *   modules: map name -> map of options (options kept as a cfg_node tree)
  * Relative paths are kept as written (relative to the working directory). */
 #ifndef XMPPD_LIB_CFG_H
@@ -74,6 +88,16 @@ struct cfg_module {
 	int line;
 };
 
+struct cfg_limits {
+	unsigned max_connections_per_ip;
+	unsigned connection_rate_per_ip;   /* per minute */
+	unsigned auth_timeout;             /* seconds */
+	unsigned keepalive_interval;       /* seconds */
+	unsigned max_auth_failures;
+	unsigned auth_block_seconds;
+	unsigned shaper_bytes_per_second;
+};
+
 struct cfg {
 	char *path;            /* the file it came from */
 	char **hosts;          /* nameprep'd lowercase domain names */
@@ -88,6 +112,7 @@ struct cfg {
 	size_t max_stanza_size;
 	unsigned scram_iterations;
 	uint64_t ring_size;
+	struct cfg_limits limits;
 	struct cfg_listen *listen;
 	size_t nlisten;
 	struct cfg_module *modules;

@@ -25,6 +25,19 @@ enum msg_type {
 	MSG_SOCK_CONN = 32,        /* master -> worker, + fd: struct msg_conn */
 	MSG_SOCK_CTL_CLIENT = 33,  /* master -> router, + fd: a control-socket client */
 	MSG_SOCK_WORKER_DIED = 34, /* master -> router: struct msg_worker_died */
+	MSG_SOCK_CLOSED = 35,      /* worker -> master: struct msg_peer, a connection ended */
+	MSG_SOCK_AUTH_ABUSE = 36,  /* worker -> master: struct msg_peer, block that address */
+};
+
+/* An address without its port: what per-address limits count. */
+struct msg_ip {
+	uint8_t family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+struct msg_peer {
+	uint32_t type;         /* MSG_SOCK_CLOSED or MSG_SOCK_AUTH_ABUSE */
+	struct msg_ip ip;
 };
 
 /* Connection ids are unique across workers and worker restarts:

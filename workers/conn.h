@@ -6,6 +6,7 @@
 #include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/db.h"
+#include "lib/msg.h"
 #include "lib/stz.h"
 #include "workers/xmlstream.h"
 
@@ -39,6 +40,11 @@ struct conn {
 	bool secure;             /* TLS established */
 	bool hs_want_write;      /* the handshake waits for writability */
 	uint8_t auth_failures;
+	struct msg_ip ip;        /* the peer's address, for per-address limits */
+	uint32_t born;           /* worker clock (s) when it arrived */
+	uint32_t last_io;        /* worker clock (s) of the last byte either way */
+	int64_t tokens;          /* shaper: bytes it may still send now */
+	uint64_t tokens_ms;      /* worker clock (ms) of the last refill */
 	const struct cfg_listen *lst; /* the listener it came in on */
 	struct tls_conn *tls;    /* NULL for plain TCP */
 	struct xmlstream *xs;
@@ -84,6 +90,10 @@ int conn_start_tls(struct conn *c);
 int worker_up(uint16_t type, const void *data, uint32_t len);
 /* Encodes the builder into the scratch buffer and views it.  XS_OK/XS_ERROR. */
 int worker_encode(struct stz_builder *b, uint64_t conn, struct stz *out);
+/* Too many failed authentications: the master blocks the address, the
+ * stream ends with policy-violation. */
+void worker_auth_abuse(struct conn *c);
+
 /* Counters of the worker's shm stats. */
 void worker_stat_sessions(int delta);
 void worker_stat_stanza_in(void);

@@ -132,6 +132,11 @@ static int fail(struct conn *c, const char *condition)
 	conn_writez(c, msg);
 	log_info("%s: SASL failure %s", c->peer, condition);
 	sasl_free(c);
+	/* RFC 6120 §6.4.5: a few retries, then policy-violation.  A client's
+	 * own abort is not a failure of its credentials. */
+	unsigned max = W.cfg->limits.max_auth_failures;
+	if (strcmp(condition, "aborted") != 0 && max && ++c->auth_failures >= max)
+		worker_auth_abuse(c);
 	return XS_OK; /* the client may try again */
 }
 

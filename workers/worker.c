@@ -58,6 +58,10 @@ static struct {
 	size_t nreadable, readable_cap;
 	struct conn **dead;       /* closed, freed at the end of the iteration */
 	size_t ndead, dead_cap;
+	uint64_t now_ms;          /* monotonic clock, read once per iteration */
+	uint64_t next_sweep_ms;
+	uint64_t *shaped;         /* connections waiting for shaper tokens */
+	size_t nshaped, shaped_cap;
 	bool running;
 } S;
 
@@ -75,6 +79,33 @@ static int push_ptr(void ***arr, size_t *n, size_t *cap, void *p)
 	}
 	(*arr)[(*n)++] = p;
 	return XS_OK;
+}
+
+static uint64_t clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t now_s(void)
+{
+	return (uint32_t)(S.now_ms / 1000);
+}
+
+/* A report to the master; lost when its queue is full (the per-address
+ * count then stays high until the worker restarts, never the reverse). */
+static void report(uint32_t type, const struct msg_ip *ip)
+{
+	struct msg_peer m = { .type = type, .ip = *ip };
+	if (fdpass_send(S.a->sock, &m, sizeof(m), -1) != XS_OK)
+		log_warn("report to the master lost: %s", strerror(errno));
+}
+
+void worker_auth_abuse(struct conn *c)
+{
+	report(MSG_SOCK_AUTH_ABUSE, &c->ip);
+	c2s_stream_error(c, "policy-violation", "too many failed authentications");
 }
 
 static void stat_add(_Atomic uint64_t *v, uint64_t n)
@@ -222,6 +253,7 @@ static int conn_flush(struct conn *c)
 		}
 		stat_add(&S.stats->bytes_out, (uint64_t)n);
 		buf_consume(&c->out, (size_t)n);
+		c->last_io = now_s();
 	}
 	buf_free(&c->out); /* idle connections keep no output buffer */
 	if (c->want_out)
@@ -304,6 +336,7 @@ void conn_close(struct conn *c)
 	S.slots[c->slot] = NULL;
 	S.free_slots[S.nfree++] = c->slot;
 	stat_sub(&S.stats->connections, 1);
+	report(MSG_SOCK_CLOSED, &c->ip);
 	push_ptr((void ***)&S.dead, &S.ndead, &S.dead_cap, c);
 }
 
@@ -529,6 +562,21 @@ static void receive_conns(void)
 		c->tag = TAG_CONN;
 		c->lst = &S.a->cfg->listen[m.listener];
 		peer_name(&m, c->peer, sizeof(c->peer));
+		c->ip.family = (uint8_t)m.peer.ss_family;
+		if (m.peer.ss_family == AF_INET)
+			memcpy(c->ip.addr, &((struct sockaddr_in *)&m.peer)->sin_addr, 4);
+		else if (m.peer.ss_family == AF_INET6)
+			memcpy(c->ip.addr, &((struct sockaddr_in6 *)&m.peer)->sin6_addr, 16);
+		c->born = c->last_io = now_s();
+		c->tokens = (int64_t)S.a->cfg->max_stanza_size;
+		c->tokens_ms = S.now_ms;
+		/* A peer that acknowledges nothing (a keepalive included) for two
+		 * keepalive intervals is dead: the kernel says so, epoll tells us. */
+		unsigned ka = S.a->cfg->limits.keepalive_interval;
+		if (ka) {
+			unsigned ms = 2 * ka * 1000;
+			setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+		}
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = c };
 		if (epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_error("epoll_ctl: %s", strerror(errno));
@@ -569,7 +617,24 @@ static void read_ready(void)
 			mark_readable(c);
 			continue;
 		}
-		ssize_t r = c->tls ? tls_read(c->tls, data, sizeof(data)) : read(c->fd, data, sizeof(data));
+		size_t want = sizeof(data);
+		unsigned rate = S.a->cfg->limits.shaper_bytes_per_second;
+		if (rate) {
+			/* Token bucket: refills at the rate, holds one stanza's worth. */
+			int64_t cap = (int64_t)S.a->cfg->max_stanza_size;
+			c->tokens += (int64_t)((S.now_ms - c->tokens_ms) * rate / 1000);
+			c->tokens_ms = S.now_ms;
+			if (c->tokens > cap)
+				c->tokens = cap;
+			if (c->tokens <= 0) {
+				push_ptr((void ***)&S.shaped, &S.nshaped, &S.shaped_cap,
+				         (void *)(uintptr_t)c->id);
+				continue;
+			}
+			if ((size_t)c->tokens < want)
+				want = (size_t)c->tokens;
+		}
+		ssize_t r = c->tls ? tls_read(c->tls, data, want) : read(c->fd, data, want);
 		if (r == -1) {
 			if (errno == EINTR) {
 				mark_readable(c);
@@ -585,11 +650,50 @@ static void read_ready(void)
 			continue;
 		}
 		stat_add(&S.stats->bytes_in, (uint64_t)r);
+		c->tokens -= r;
+		c->last_io = now_s();
 		c2s_input(c, data, (size_t)r);
 		/* More may wait: in the socket, or decrypted inside GnuTLS where
 		 * epoll cannot see it. */
 		if (c->fd >= 0 && !c->handshaking &&
-		    (r == (ssize_t)sizeof(data) || (c->tls && tls_pending(c->tls) > 0)))
+		    (r == (ssize_t)want || (c->tls && tls_pending(c->tls) > 0)))
+			mark_readable(c);
+	}
+	free(ids);
+}
+
+/* Once a second: connections that took too long to authenticate, bound
+ * connections due a whitespace keepalive, shaped ones whose tokens came. */
+static void sweep(void)
+{
+	if (S.now_ms < S.next_sweep_ms)
+		return;
+	S.next_sweep_ms = S.now_ms + 1000;
+	uint32_t now = now_s();
+	const struct cfg_limits *l = &S.a->cfg->limits;
+	for (uint32_t i = 0; i < S.nslots; i++) {
+		struct conn *c = S.slots[i];
+		if (c == NULL || c->fd < 0)
+			continue;
+		if (c->state != C2S_BOUND) {
+			if (l->auth_timeout && now - c->born >= l->auth_timeout)
+				c2s_stream_error(c, "connection-timeout", NULL);
+			continue;
+		}
+		if (l->keepalive_interval && now - c->last_io >= l->keepalive_interval &&
+		    buf_pending(&c->out) == 0) {
+			conn_write(c, " ", 1); /* RFC 6120 §4.6.1 */
+			c->last_io = now;
+		}
+	}
+	/* Shaped connections get another go; those still short wait again. */
+	size_t n = S.nshaped;
+	uint64_t *ids = S.shaped;
+	S.shaped = NULL;
+	S.nshaped = S.shaped_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct conn *c = conn_lookup(ids[i]);
+		if (c)
 			mark_readable(c);
 	}
 	free(ids);
@@ -691,6 +795,8 @@ int worker_main(const struct worker_args *a)
 
 	S.running = true;
 	while (S.running) {
+		S.now_ms = clock_ms();
+		sweep();
 		flush_upq();
 		int more = drain_down();
 		read_ready();
@@ -701,7 +807,8 @@ int worker_main(const struct worker_args *a)
 			S.up_written = false;
 			ring_wake(S.up, a->up_efd);
 		}
-		int timeout = -1;
+		/* The sweep runs at least once a second. */
+		int timeout = (int)(S.next_sweep_ms > S.now_ms ? S.next_sweep_ms - S.now_ms : 0);
 		bool slept = false;
 		if (S.upq_head)
 			timeout = 1; /* the router frees room without telling us */

@@ -31,8 +31,15 @@ workers: $XMPPD_WORKERS
 data_dir: $dir/data
 run_dir: $dir/run
 scram_iterations: $SCRAM_ITERATIONS
+# plain TCP like the peers (STARTTLS off, PLAIN allowed), and no shaper or
+# per-address limits: every bench client comes from 127.0.0.1
 listen:
-  - {port: $port, ip: 127.0.0.1, module: c2s}
+  - {port: $port, ip: 127.0.0.1, module: c2s, starttls: off, allow_plaintext_auth: true}
+limits:
+  max_connections_per_ip: 0
+  connection_rate_per_ip: 0
+  shaper_bytes_per_second: 0
+  keepalive_interval: 0
 modules:
   ping: {}
   disco: {}

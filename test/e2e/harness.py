@@ -126,9 +126,13 @@ class Server:
     # Plain-TCP tests keep working next to TLS: STARTTLS is offered, not
     # required, and PLAIN is allowed in the clear on this loopback listener.
     PLAIN_LISTENER = 'starttls: optional, allow_plaintext_auth: true'
+    # Every test client comes from 127.0.0.1: the per-address limits and the
+    # shaper are off unless a test is about them.
+    NO_LIMITS = ('max_connections_per_ip: 0, connection_rate_per_ip: 0, '
+                 'shaper_bytes_per_second: 0')
 
     def __init__(self, name, hosts=('localhost',), workers=WORKERS, listener=PLAIN_LISTENER,
-                 extra_listeners=(), extra_config='', certfiles=None):
+                 extra_listeners=(), extra_config='', certfiles=None, limits=NO_LIMITS):
         self.name = name
         self.hosts = list(hosts)
         self.workers = workers
@@ -136,6 +140,7 @@ class Server:
         self.extra_listeners = list(extra_listeners)  # (port, options)
         self.extra_config = extra_config
         self.certfiles = certfiles
+        self.limits = limits
         self.dir = tempfile.mkdtemp(prefix='xmppd-e2e-%s-' % re.sub(r'\W', '_', name))
         self.data_dir = os.path.join(self.dir, 'data')
         self.run_dir = os.path.join(self.dir, 'run')
@@ -169,9 +174,10 @@ class Server:
                 'run_dir: %s\n'
                 'certfiles: [%s]\n'
                 'listen:\n%s'
-                'modules: {ping: {}, disco: {}}\n%s'
+                'modules: {ping: {}, disco: {}}\n'
+                'limits: {%s}\n%s'
                 % (', '.join(self.hosts), self.workers, self.data_dir, self.run_dir,
-                   ', '.join(self.certfiles), listeners, self.extra_config))
+                   ', '.join(self.certfiles), listeners, self.limits, self.extra_config))
 
     def start(self):
         last = None

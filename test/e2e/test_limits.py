@@ -1,0 +1,182 @@
+"""Limits of issue 4, each on a server of its own: provoke it, check the exact
+error (or the refusal), then check that a fresh client still logs in and
+chats."""
+
+import asyncio
+import contextlib
+import socket
+import time
+
+from harness import (Env, NS_STREAMS, RawStream, Server, TestFailure, check, e2e_test,
+                     raw_login, sasl_plain, stream_header)
+
+
+@contextlib.asynccontextmanager
+async def server_with(name, limits, extra_config=''):
+    srv = Server(name, limits=limits, extra_config=extra_config)
+    srv.start()
+    env = Env(srv)
+    try:
+        yield env
+    finally:
+        await env.close_all()
+        srv.stop()
+        bad = [line for line in srv.log().splitlines()
+               if 'runtime error' in line or 'AddressSanitizer' in line]
+        srv.cleanup(keep=bool(bad))
+        check(not bad, 'sanitizer report: %s' % (bad[:1],))
+
+
+async def still_serves(env, tag):
+    """A fresh pair of clients logs in and exchanges a message."""
+    await env.register('fresh%s' % tag)
+    await env.register('peer%s' % tag)
+    a = await env.login('fresh%s@localhost/x' % tag)
+    b = await env.login('peer%s@localhost/y' % tag)
+    a.send_chat('peer%s@localhost' % tag, 'still here')
+    await b.wait_messages(1, 5, 'message after the limit')
+    check(b.messages[0]['body'] == 'still here', 'got %r' % b.messages[0]['body'])
+
+
+def refused(port):
+    """True when a new connection is closed by the server without a byte."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=3)
+    try:
+        s.settimeout(3)
+        s.sendall(stream_header().encode())
+        data = s.recv(100)
+        return data == b''
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+    finally:
+        s.close()
+
+
+@e2e_test('limits_auth_timeout', timeout=40)
+async def t_auth_timeout(_env):
+    async with server_with('limits_auth_timeout', 'auth_timeout: 1, max_connections_per_ip: 0, '
+                           'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
+        rs = await env.raw()
+        await rs.open_stream()
+        t0 = time.monotonic()
+        ok = await rs.wait(lambda s: s.stream_error()[0] is not None, timeout=5)
+        check(ok, 'no stream error for a connection that never authenticated: %r'
+              % rs.text()[-200:])
+        cond, _ = rs.stream_error()
+        check(cond == 'connection-timeout', 'stream error %r, expected connection-timeout' % cond)
+        check(time.monotonic() - t0 < 4, 'connection-timeout came after %.1fs'
+              % (time.monotonic() - t0))
+        # An authenticated, bound session is not timed out.
+        await env.register('bob')
+        bound = await raw_login(env, 'bob', 'pw-bob', 'r')
+        await asyncio.sleep(2.5)
+        check(not bound.eof, 'a bound session was closed by the auth timeout')
+        await still_serves(env, 'a')
+
+
+@e2e_test('limits_whitespace_keepalive', timeout=40)
+async def t_keepalive(_env):
+    async with server_with('limits_keepalive', 'keepalive_interval: 1, max_connections_per_ip: 0, '
+                           'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
+        await env.register('bob')
+        rs = await raw_login(env, 'bob', 'pw-bob', 'r')
+        before = len(rs.data)
+        ok = await rs.wait(lambda s: s.data[before:].strip(b' ') == b'' and len(s.data) > before,
+                           timeout=4)
+        check(ok, 'no whitespace keepalive within 4s on an idle session; got %r'
+              % rs.data[before:][:100])
+        check(not rs.eof, 'the idle session was closed')
+        await still_serves(env, 'b')
+
+
+@e2e_test('limits_auth_failures_block', timeout=60)
+async def t_auth_failures(_env):
+    async with server_with('limits_auth_failures', 'max_auth_failures: 3, auth_block_seconds: 2, '
+                           'max_connections_per_ip: 0, connection_rate_per_ip: 0, '
+                           'shaper_bytes_per_second: 0') as env:
+        await env.register('bob')
+        rs = await env.raw()
+        await rs.open_stream()
+        for i in range(3):
+            await rs.send(sasl_plain('bob', 'wrong%d' % i))
+        ok = await rs.wait(lambda s: s.stream_error()[0] is not None or s.eof, timeout=5)
+        check(ok, 'no stream error after 3 failed authentications: %r' % rs.text()[-300:])
+        cond, _ = rs.stream_error()
+        check(cond == 'policy-violation', 'stream error %r after 3 failures, expected '
+              'policy-violation (RFC 6120 6.4.5)' % cond)
+        fails = rs.text().count('not-authorized')
+        check(fails == 3, 'expected 3 <not-authorized/> failures first, saw %d' % fails)
+        env.step('the address is blocked for a while')
+        check(await asyncio.to_thread(refused, env.srv.port),
+              'a new connection from the blocked address was served')
+        await asyncio.sleep(2.5)
+        env.step('the block is over')
+        check(not await asyncio.to_thread(refused, env.srv.port),
+              'the address is still refused after auth_block_seconds')
+        await still_serves(env, 'c')
+
+
+@e2e_test('limits_connections_per_ip', timeout=40)
+async def t_per_ip(_env):
+    async with server_with('limits_per_ip', 'max_connections_per_ip: 3, connection_rate_per_ip: 0, '
+                           'shaper_bytes_per_second: 0') as env:
+        held = []
+        for _ in range(3):
+            rs = await env.raw()
+            await rs.open_stream()
+            held.append(rs)
+        check(await asyncio.to_thread(refused, env.srv.port),
+              'a 4th concurrent connection from the same address was served')
+        env.step('closing one frees its place')
+        await held[0].close()
+        ok = False
+        for _ in range(40):  # the worker reports the close to the master
+            await asyncio.sleep(0.05)
+            if not await asyncio.to_thread(refused, env.srv.port):
+                ok = True
+                break
+        check(ok, 'after closing a connection, a new one is still refused')
+        for rs in held[1:]:
+            await rs.close()
+        await asyncio.sleep(0.3)
+        await still_serves(env, 'd')
+
+
+@e2e_test('limits_connection_rate_per_ip', timeout=40)
+async def t_rate(_env):
+    async with server_with('limits_rate', 'connection_rate_per_ip: 6, max_connections_per_ip: 0, '
+                           'shaper_bytes_per_second: 0') as env:
+        # The harness's readiness probe was the first connection of the minute.
+        results = [not await asyncio.to_thread(refused, env.srv.port) for _ in range(8)]
+        check(results[:5] == [True] * 5, 'early connections refused: %r' % results)
+        check(results[-2:] == [False, False] and sum(results) <= 5,
+              'past 6 connections a minute, connections were still served: %r' % results)
+        check('too many new connections' in env.srv.log(), 'the refusal is not logged')
+
+
+@e2e_test('limits_shaper', timeout=60)
+async def t_shaper(_env):
+    async with server_with('limits_shaper', 'shaper_bytes_per_second: 4000, '
+                           'max_connections_per_ip: 0, connection_rate_per_ip: 0',
+                           extra_config='max_stanza_size: 4096\n') as env:
+        for u in ('a', 'b', 'c', 'd'):
+            await env.register(u)
+        a = await env.login('a@localhost/a')
+        b = await env.login('b@localhost/b')
+        c = await env.login('c@localhost/c')
+        d = await env.login('d@localhost/d')
+        body = 'x' * 2000
+        t0 = time.monotonic()
+        for i in range(10):  # 20 kB at 4 kB/s after a 4 kB burst: about 4 s
+            a.send_chat('b@localhost', '%d %s' % (i, body))
+        c.send_chat('d@localhost', 'not held back')
+        await d.wait_messages(1, 3, 'a message of an unshaped client')
+        other = time.monotonic() - t0
+        await b.wait_messages(10, 20, 'the shaped messages')
+        took = time.monotonic() - t0
+        check(took >= 2.5, '20 kB from one client arrived in %.1fs at a 4 kB/s shaper' % took)
+        check(other < 2, 'another client waited %.1fs behind the shaped one' % other)
+        check([m['body'].split()[0] for m in b.messages] == [str(i) for i in range(10)],
+              'shaped messages out of order or lost')
