@@ -109,7 +109,7 @@ check-man:
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
 
 test: deps
-	$(MAKE) all $(TESTS)
+	$(MAKE) all bench $(TESTS)
 	$(MAKE) check-man
 	$(MAKE) unit
 	$(MAKE) e2e
@@ -117,7 +117,7 @@ test: deps
 check-asan: deps
 	$(MAKE) B=build-asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all unit e2e
+	  all bench unit e2e
 
 clean:
 	rm -rf build build-asan build-fuzz

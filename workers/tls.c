@@ -259,10 +259,17 @@ int tls_handshake(struct tls_conn *t, bool *want_write)
 
 ssize_t tls_read(struct tls_conn *t, void *buf, size_t len)
 {
+	/* GnuTLS can answer AGAIN after taking a record that carried no
+	 * application data (a TLS 1.3 post-handshake message) while the next
+	 * record already sits in its buffer, where epoll cannot see it: ask
+	 * again until the socket itself is empty. */
+	int again = 0;
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->s, buf, len);
 		if (n >= 0)
 			return n;
+		if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && ++again < 4)
+			continue;
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
 			errno = EAGAIN;
 			return -1;

@@ -653,10 +653,9 @@ static void read_ready(void)
 		c->tokens -= r;
 		c->last_io = now_s();
 		c2s_input(c, data, (size_t)r);
-		/* More may wait: in the socket, or decrypted inside GnuTLS where
-		 * epoll cannot see it. */
-		if (c->fd >= 0 && !c->handshaking &&
-		    (r == (ssize_t)want || (c->tls && tls_pending(c->tls) > 0)))
+		/* More may wait: in the socket, or inside GnuTLS where epoll cannot
+		 * see it (so a TLS connection is read until it says AGAIN). */
+		if (c->fd >= 0 && !c->handshaking && (r == (ssize_t)want || c->tls))
 			mark_readable(c);
 	}
 	free(ids);
