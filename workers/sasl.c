@@ -132,12 +132,20 @@ static int fail(struct conn *c, const char *condition)
 	conn_writez(c, msg);
 	log_info("%s: SASL failure %s", c->peer, condition);
 	sasl_free(c);
-	/* RFC 6120 §6.4.5: a few retries, then policy-violation.  A client's
-	 * own abort is not a failure of its credentials. */
-	unsigned max = W.cfg->limits.max_auth_failures;
-	if (strcmp(condition, "aborted") != 0 && max && ++c->auth_failures >= max)
-		worker_auth_abuse(c);
 	return XS_OK; /* the client may try again */
+}
+
+/* Credentials that did not verify.  RFC 6120 §6.4.5: a few retries, then
+ * policy-violation.  Only these count: a client feeling its way through
+ * mechanisms or channel-binding types it cannot use is not guessing
+ * passwords. */
+static int fail_auth(struct conn *c)
+{
+	fail(c, "not-authorized");
+	unsigned max = W.cfg->limits.max_auth_failures;
+	if (max && ++c->auth_failures >= max)
+		worker_auth_abuse(c);
+	return XS_OK;
 }
 
 /* Sends <challenge/> or <success/> with base64 data (none when len is 0). */
@@ -211,7 +219,7 @@ static int plain(struct conn *c, const char *msg, size_t len)
 		return fail(c, "malformed-request");
 	char user[JID_PART_MAX + 1];
 	if (jid_nodeprep(authcid, (size_t)(nul2 - authcid), user, sizeof(user)) != XS_OK)
-		return fail(c, "not-authorized");
+		return fail_auth(c);
 	if (!authzid_ok(c, user, authzid, (size_t)(nul1 - authzid)))
 		return fail(c, "invalid-authzid");
 	struct scram_creds creds;
@@ -221,7 +229,7 @@ static int plain(struct conn *c, const char *msg, size_t len)
 	int ok = rc == XS_OK && scram_check_plain(&creds, pass, plen) == XS_OK;
 	explicit_bzero(&creds, sizeof(creds));
 	if (!ok)
-		return fail(c, "not-authorized");
+		return fail_auth(c);
 	return succeed(c, user, NULL);
 }
 
@@ -274,7 +282,7 @@ static int scram_final(struct conn *c, const char *msg, size_t len)
 {
 	char out[512];
 	if (scram_server_finish(&c->sasl->scram, msg, len, out, sizeof(out)) != XS_OK)
-		return fail(c, "not-authorized");
+		return fail_auth(c);
 	char user[JID_PART_MAX + 1];
 	snprintf(user, sizeof(user), "%s", c->sasl->scram.username);
 	return succeed(c, user, out);

@@ -24,6 +24,7 @@ import test_raw  # noqa: E402,F401
 import test_conflict  # noqa: E402,F401
 import test_limits  # noqa: E402,F401
 import test_tls_load  # noqa: E402,F401
+import test_tls  # noqa: E402,F401
 import test_crash  # noqa: E402,F401
 import test_lifecycle  # noqa: E402,F401
 import test_config  # noqa: E402,F401
