@@ -180,3 +180,54 @@ async def t_shaper(_env):
         check(other < 2, 'another client waited %.1fs behind the shaped one' % other)
         check([m['body'].split()[0] for m in b.messages] == [str(i) for i in range(10)],
               'shaped messages out of order or lost')
+
+
+@e2e_test('limits_slow_clients_do_not_delay_logins', timeout=90)
+async def t_slow_clients(env):
+    """Hundreds of connections that send one byte a second (a slowloris)
+    must not make a new login slower than a normal one."""
+    await env.register('alice')
+
+    async def timed_login(tag):
+        t0 = time.monotonic()
+        c = await env.login('alice@localhost/%s' % tag)
+        took = time.monotonic() - t0
+        await c.close()
+        return took
+
+    baseline = min([await timed_login('base%d' % i) for i in range(3)])
+    header = stream_header().encode()
+    stop = asyncio.Event()
+    socks = []
+    for _ in range(300):
+        s = socket.socket()
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, ('127.0.0.1', env.srv.port))
+        socks.append(s)
+
+    async def drip():
+        i = 0
+        while not stop.is_set() and i < len(header):
+            for s in socks:
+                try:
+                    s.send(header[i:i + 1])
+                except OSError:
+                    pass
+            i += 1
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+
+    dripper = asyncio.create_task(drip())
+    try:
+        await asyncio.sleep(2.5)  # every slow connection is mid-header now
+        during = [await timed_login('slow%d' % i) for i in range(3)]
+    finally:
+        stop.set()
+        await dripper
+        for s in socks:
+            s.close()
+    worst = max(during)
+    check(worst <= max(3 * baseline, baseline + 0.5),
+          'a login took %.3fs with 300 slow clients connected, %.3fs without' % (worst, baseline))
