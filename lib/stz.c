@@ -171,6 +171,9 @@ const char *stz_text(const struct stz *s, uint32_t node)
 
 /* ---------------------------------------------------------------- output */
 
+/* A reader's parser turns a literal CR (and CRLF) into LF, and a tab or
+ * line break inside an attribute value into a space: those go as character
+ * references, or the recipient would not get what the sender wrote. */
 static int put_escaped(struct buf *out, const char *p, size_t len, bool attr)
 {
 	size_t start = 0;
@@ -182,6 +185,9 @@ static int put_escaped(struct buf *out, const char *p, size_t len, bool attr)
 		case '>': rep = "&gt;"; break;
 		case '"': rep = attr ? "&quot;" : NULL; break;
 		case '\'': rep = attr ? "&apos;" : NULL; break;
+		case '\r': rep = "&#13;"; break;
+		case '\t': rep = attr ? "&#9;" : NULL; break;
+		case '\n': rep = attr ? "&#10;" : NULL; break;
 		default: rep = NULL; break;
 		}
 		if (rep == NULL)
@@ -409,9 +415,10 @@ int stz_b_text(struct stz_builder *b, const char *text, size_t len)
 	if (len == 0)
 		return XS_OK;
 	struct stz_node *last = &b->nodes[b->nnodes - 1];
-	if (last->is_text) {
+	if (last->is_text && last->depth == b->depth) {
 		/* SAX delivers text in pieces: extend the previous text node, whose
-		 * bytes are the last thing in the pool. */
+		 * bytes are the last thing in the pool.  Only a text node of the open
+		 * element: in <a><b>x</b>y</a>, "y" is not part of b's "x". */
 		if (check_limit(b, len) != XS_OK ||
 		    grow(b, (void **)&b->pool, &b->pool_cap, b->pool_len + (uint32_t)len, 1) != XS_OK)
 			return XS_ERROR;

@@ -29,6 +29,7 @@ static struct {
 	unsigned nfree;
 	struct jid to_jid;       /* scratch for preparing 'to' */
 	struct buf attr;         /* scratch for decoding an attribute value */
+	struct buf uri;          /* ... and a namespace name */
 } pool;
 
 struct xmlstream {
@@ -44,6 +45,8 @@ struct xmlstream {
 	long fed;                /* bytes given to this parser */
 	char *stamp;             /* from= value once bound */
 	bool prep;               /* stanzas: drop the client's from=, prepare to= */
+	unsigned stamp_gen;      /* xmlstream_stamp calls so far */
+	unsigned open_gen;       /* ... when the current stanza's start tag came */
 	bool restart, failed, to_bad, resuming;
 };
 
@@ -61,14 +64,15 @@ static char *dup_range(const xmlChar *start, const xmlChar *end)
 	return strndup((const char *)start, (size_t)(end - start));
 }
 
-/* Appends text with the characters that would break a quoted attribute escaped. */
+/* Appends a namespace name as libxml2 gave it, with the characters that
+ * would break a quoted attribute escaped.  Its only '&' are the "&#38;" it
+ * writes for one (see unescape_amp), which a parser turns back into the
+ * same text: escaping them again would change the namespace on resume. */
 static void put_attr_text(struct buf *out, const char *p)
 {
 	for (; *p; p++) {
 		if (*p == '\'')
 			buf_appendz(out, "&apos;");
-		else if (*p == '&')
-			buf_appendz(out, "&amp;");
 		else if (*p == '<')
 			buf_appendz(out, "&lt;");
 		else
@@ -137,66 +141,120 @@ static void open_stream(struct xmlstream *xs, const xmlChar *localname, const xm
 		free(vals[i]);
 }
 
-/* Adds the stanza element's attributes, stamping from= and preparing to=. */
-/* An attribute value as the client meant it.  Without entity substitution
- * (which stays off) libxml2 hands '&' in attribute values over as the
- * character reference "&#38;", both for &amp; and for &#38; itself, so that
- * and nothing else needs decoding. */
-static void attr_value(const xmlChar **a, const char **val, size_t *len)
+/* Text as the client meant it.  Without entity substitution (which stays
+ * off) libxml2 hands '&' in attribute values and namespace names over as
+ * the character reference "&#38;", both for &amp; and for &#38; itself, so
+ * that and nothing else needs decoding.  The result in `scratch` is
+ * NUL-terminated. */
+static void unescape_amp(const char *p, size_t n, struct buf *scratch, const char **val,
+                         size_t *len)
 {
-	const char *p = (const char *)a[3];
-	size_t n = (size_t)(a[4] - a[3]);
 	*val = p;
 	*len = n;
 	if (memmem(p, n, "&#38;", 5) == NULL)
 		return;
-	pool.attr.off = pool.attr.len = 0;
+	scratch->off = scratch->len = 0;
 	for (size_t i = 0; i < n;) {
 		if (i + 5 <= n && memcmp(p + i, "&#38;", 5) == 0) {
-			buf_append(&pool.attr, "&", 1);
+			buf_append(scratch, "&", 1);
 			i += 5;
 		} else {
-			buf_append(&pool.attr, p + i, 1);
+			buf_append(scratch, p + i, 1);
 			i++;
 		}
 	}
-	if (pool.attr.len == 0 || pool.attr.data == NULL)
+	if (scratch->len == 0 || buf_append(scratch, "", 1) != XS_OK)
 		return; /* allocation failed: keep the raw form */
-	*val = pool.attr.data;
-	*len = pool.attr.len;
+	*val = scratch->data;
+	*len = scratch->len - 1;
 }
 
-static int root_attrs(struct xmlstream *xs, int nb_attrs, const xmlChar **attrs)
+static void attr_value(const xmlChar **a, const char **val, size_t *len)
+{
+	unescape_amp((const char *)a[3], (size_t)(a[4] - a[3]), &pool.attr, val, len);
+}
+
+/* A namespace name, "" for none.  Valid until the next call. */
+static const char *ns_name(const xmlChar *uri)
+{
+	const char *val;
+	size_t len;
+	if (uri == NULL)
+		return "";
+	unescape_amp((const char *)uri, strlen((const char *)uri), &pool.uri, &val, &len);
+	return val;
+}
+
+/* Adds one attribute of the stanza element, dropping from= and preparing
+ * to= once stamping is on. */
+static int root_attr(struct xmlstream *xs, const char *name, const char *uri,
+                     const char *val, size_t vlen)
 {
 	struct stz_builder *b = &xs->kit->b;
+	if (xs->prep && *uri == '\0') {
+		if (strcmp(name, "from") == 0)
+			return XS_OK;
+		if (strcmp(name, "to") == 0) {
+			if (jid_parse(val, vlen, &pool.to_jid) == XS_OK) {
+				char full[JID_MAX + 1];
+				if (jid_full(&pool.to_jid, full, sizeof(full)) >= 0)
+					return stz_b_attrz(b, "to", full);
+			}
+			xs->to_bad = true;
+		}
+	}
+	return stz_b_attr(b, name, strlen(name), uri, strlen(uri), val, vlen);
+}
+
+/* The stanza element's attributes, then from= the stamp. */
+static int root_attrs(struct xmlstream *xs, int nb_attrs, const xmlChar **attrs)
+{
 	for (int i = 0; i < nb_attrs; i++) {
 		const xmlChar **a = &attrs[5 * i];
-		const char *name = (const char *)a[0];
-		const char *uri = a[2] ? (const char *)a[2] : "";
 		const char *val;
 		size_t vlen;
 		attr_value(a, &val, &vlen);
-		if (xs->prep && *uri == '\0') {
-			if (strcmp(name, "from") == 0)
-				continue;
-			if (strcmp(name, "to") == 0) {
-				if (jid_parse(val, vlen, &pool.to_jid) == XS_OK) {
-					char full[JID_MAX + 1];
-					int n = jid_full(&pool.to_jid, full, sizeof(full));
-					if (n >= 0 && stz_b_attrz(b, "to", full) != XS_OK)
-						return XS_ERROR;
-					if (n >= 0)
-						continue;
-				}
-				xs->to_bad = true;
-			}
-		}
-		if (stz_b_attr(b, name, strlen(name), uri, strlen(uri), val, vlen) != XS_OK)
+		if (root_attr(xs, (const char *)a[0], ns_name(a[2]), val, vlen) != XS_OK)
 			return XS_ERROR;
 	}
-	if (xs->stamp && stz_b_attrz(b, "from", xs->stamp) != XS_OK)
+	if (xs->stamp && stz_b_attrz(&xs->kit->b, "from", xs->stamp) != XS_OK)
 		return XS_ERROR;
 	return XS_OK;
+}
+
+/* xmlstream_stamp promises its rules for every stanza handed over after
+ * it, but a stanza's attributes are written when its start tag is parsed:
+ * one whose start came before the call (the bind answer arrived between
+ * two reads of it) would go out without from=, as if the server had sent
+ * it.  Such a stanza is rebuilt under the rules now in force. */
+static int restamp(struct xmlstream *xs)
+{
+	struct stz_builder *b = &xs->kit->b;
+	size_t size = stz_b_size(b);
+	void *enc = NULL;
+	struct stz s;
+	if (size == 0 || posix_memalign(&enc, 8, size) != 0)
+		return XS_ERROR;
+	stz_b_write(b, enc, 0);
+	int rc = stz_view(&s, enc, size);
+	if (rc == XS_OK) {
+		const struct stz_node *r = &s.nodes[0];
+		stz_b_reset(b);
+		xs->to_bad = false;
+		rc = stz_b_open(b, stz_str(&s, r->name), r->name.len, stz_str(&s, r->ns), r->ns.len);
+		for (uint32_t a = r->attr_first; rc == XS_OK && a < r->attr_first + r->nattrs; a++)
+			rc = root_attr(xs, stz_str(&s, s.attrs[a].name), stz_str(&s, s.attrs[a].ns),
+			               stz_str(&s, s.attrs[a].value), s.attrs[a].value.len);
+		if (rc == XS_OK && xs->stamp)
+			rc = stz_b_attrz(b, "from", xs->stamp);
+		for (uint32_t c = stz_first_child(&s, 0); rc == XS_OK && c != 0;
+		     c = stz_next_sibling(&s, 0, c))
+			rc = stz_b_copy(b, &s, c);
+		if (rc == XS_OK)
+			rc = stz_b_close(b);
+	}
+	free(enc);
+	return rc;
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
@@ -207,7 +265,24 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	struct xmlstream *xs = ctx;
 	if (xs->failed)
 		return;
+	/* libxml2 only warns about namespace errors (an unbound prefix, a name
+	 * like a:b:c) and goes on with a local name that still holds a ':'.
+	 * Passed on, such an element would break the parser of every client
+	 * it is delivered to; RFC 6120 §11.2 makes it not-well-formed. */
+	if (!xs->ctxt->nsWellFormed) {
+		fail(xs, "not-well-formed");
+		return;
+	}
 	if (xs->depth == 0) {
+		/* RFC 6120 §11.6: UTF-8 only.  libxml2 would convert another
+		 * encoding (declared, or UTF-16 found from the first bytes), but a
+		 * parser resumed from the replayed header reads UTF-8: the stream
+		 * would change meaning after the first idle moment. */
+		xmlParserInputPtr in = xs->ctxt->input;
+		if (in && in->buf && in->buf->encoder) {
+			fail(xs, "unsupported-encoding");
+			return;
+		}
 		xs->depth = 1;
 		if (xs->resuming) /* our own replay of the stream header */
 			return;
@@ -216,10 +291,11 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 		return;
 	}
 	struct stz_builder *b = &xs->kit->b;
-	const char *uri = URI ? (const char *)URI : "";
+	const char *uri = ns_name(URI);
 	if (xs->depth == 1) {
 		stz_b_reset(b);
 		xs->to_bad = false;
+		xs->open_gen = xs->stamp_gen;
 		xs->mark = xmlByteConsumed(xs->ctxt);
 	}
 	if (xs->depth - 1 >= STZ_MAX_DEPTH || nb_attrs > STZ_MAX_ATTRS) {
@@ -233,7 +309,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	} else {
 		for (int i = 0; rc == XS_OK && i < nb_attrs; i++) {
 			const xmlChar **a = &attrs[5 * i];
-			const char *auri = a[2] ? (const char *)a[2] : "";
+			const char *auri = ns_name(a[2]);
 			const char *val;
 			size_t vlen;
 			attr_value(a, &val, &vlen);
@@ -267,6 +343,10 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
 	}
 	if (--xs->depth == 1) {
 		xs->mark = xmlByteConsumed(xs->ctxt);
+		if (xs->open_gen != xs->stamp_gen && restamp(xs) != XS_OK) {
+			fail(xs, "policy-violation");
+			return;
+		}
 		xs->cb->on_stanza(xs->arg, &xs->kit->b, xs->to_bad);
 	}
 }
@@ -459,6 +539,7 @@ int xmlstream_stamp(struct xmlstream *xs, const char *jid)
 	free(xs->stamp);
 	xs->stamp = NULL;
 	xs->prep = true;
+	xs->stamp_gen++;
 	if (jid && (xs->stamp = strdup(jid)) == NULL)
 		return XS_ERROR;
 	return XS_OK;
@@ -487,8 +568,11 @@ static void maybe_idle(struct xmlstream *xs)
 {
 	if (xs->kit == NULL || xs->depth != 1 || xs->failed || xs->restart || xs->replay == NULL)
 		return;
+	/* Everything read is not enough: libxml2 also reads a CDATA section in
+	 * pieces, and a parser resumed from the stream header would take the
+	 * rest of one for markup. */
 	xmlParserInputPtr in = xs->ctxt->input;
-	if (in == NULL || in->cur != in->end)
+	if (in == NULL || in->cur != in->end || xs->ctxt->instate != XML_PARSER_CONTENT)
 		return;
 	kit_give(xs);
 }
