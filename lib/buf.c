@@ -39,6 +39,8 @@ int buf_reserve(struct buf *b, size_t extra)
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
+	if (len == 0)
+		return XS_OK; /* nothing to copy, and data may be NULL */
 	if (buf_reserve(b, len) != XS_OK)
 		return XS_ERROR;
 	memcpy(b->data + b->len, data, len);

@@ -137,6 +137,35 @@ static void test_no_attributes(void **state)
 	stz_b_free(&b);
 }
 
+/* Text that follows a child element belongs to the parent, not the child;
+ * CR (and TAB/LF in attributes) leave as character references, or the
+ * recipient's parser would normalise them away. */
+static void test_mixed_text_and_whitespace(void **state)
+{
+	(void)state;
+	struct stz_builder b;
+	stz_b_init(&b, 4096);
+	assert_int_equal(stz_b_openz(&b, "message", STZ_NS_CLIENT), XS_OK);
+	assert_int_equal(stz_b_attrz(&b, "id", "a\tb\nc"), XS_OK);
+	assert_int_equal(stz_b_openz(&b, "body", STZ_NS_CLIENT), XS_OK);
+	assert_int_equal(stz_b_text(&b, "hello", 5), XS_OK);
+	assert_int_equal(stz_b_close(&b), XS_OK);
+	assert_int_equal(stz_b_text(&b, "\r\n", 2), XS_OK);
+	assert_int_equal(stz_b_close(&b), XS_OK);
+	struct stz s;
+	void *mem = finish(&b, &s, NULL);
+	uint32_t body = stz_child(&s, 0, "body", NULL);
+	assert_string_equal(stz_text(&s, body), "hello");
+	assert_string_equal(stz_text(&s, 0), "\r\n");
+	struct buf out = { 0 };
+	assert_int_equal(stz_to_xml(&s, STZ_NS_CLIENT, &out), XS_OK);
+	assert_int_equal(buf_append(&out, "", 1), XS_OK);
+	assert_string_equal(out.data, "<message id='a&#9;b&#10;c'><body>hello</body>&#13;\n</message>");
+	buf_free(&out);
+	free(mem);
+	stz_b_free(&b);
+}
+
 static void test_copy_subtree(void **state)
 {
 	(void)state;
@@ -267,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_absent_fields_and_types),
 		cmocka_unit_test(test_no_attributes),
+		cmocka_unit_test(test_mixed_text_and_whitespace),
 		cmocka_unit_test(test_copy_subtree),
 		cmocka_unit_test(test_builder_refuses_misuse),
 		cmocka_unit_test(test_view_rejects_corruption),
