@@ -23,6 +23,8 @@ struct xs_kit {
 };
 
 #define KIT_POOL_MAX 32
+#define KIT_KEEP_POOL 16384  /* builder string bytes a pooled kit may keep */
+#define KIT_KEEP_NODES 256   /* and nodes */
 
 static struct {
 	struct xs_kit *free;
@@ -463,7 +465,9 @@ static int kit_take(struct xmlstream *xs)
 	/* No network, no entity substitution, no huge-document mode. */
 	xmlCtxtUseOptions(k->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	k->ctxt->userData = xs;
-	stz_b_init(&k->b, 4 * xs->max_stanza + 4096);
+	/* A pooled kit keeps the builder's arrays of earlier stanzas: reset. */
+	stz_b_reset(&k->b);
+	k->b.limit = 4 * xs->max_stanza + 4096;
 	k->next = NULL;
 	xs->kit = k;
 	xs->ctxt = k->ctxt;
@@ -478,12 +482,17 @@ static void kit_give(struct xmlstream *xs)
 		return;
 	xs->kit = NULL;
 	xs->ctxt = NULL;
-	stz_b_free(&k->b);
 	if (pool.nfree >= KIT_POOL_MAX) {
+		stz_b_free(&k->b);
 		xmlFreeParserCtxt(k->ctxt);
 		free(k);
 		return;
 	}
+	/* The builder's memory goes back with the kit, so a busy connection
+	 * that idles between reads does not allocate it again for every
+	 * stanza; only what one large stanza made it grow to is given back. */
+	if (k->b.pool_cap > KIT_KEEP_POOL || k->b.nodes_cap > KIT_KEEP_NODES)
+		stz_b_free(&k->b);
 	k->ctxt->userData = NULL;
 	k->next = pool.free;
 	pool.free = k;
