@@ -788,7 +788,8 @@ static void check_hosts(struct loader *L, struct cfg_node *n)
 	struct cfg *c = L->c;
 	c->hosts = calloc(n->nchildren, sizeof(*c->hosts));
 	c->host_anonymous = calloc(n->nchildren, sizeof(*c->host_anonymous));
-	if (!c->hosts || !c->host_anonymous) {
+	c->host_registration = calloc(n->nchildren, sizeof(*c->host_registration));
+	if (!c->hosts || !c->host_anonymous || !c->host_registration) {
 		l_oom(L);
 		return;
 	}
@@ -831,6 +832,32 @@ static void check_loglevel(struct loader *L, struct cfg_node *n)
 	if (log_level_parse(n->value, &L->c->loglevel) != XS_OK)
 		l_err(L, n, n->key, "expected error, warning, info or debug, found '%.64s'",
 		      n->value);
+}
+
+static bool get_open_closed(struct loader *L, const struct cfg_node *n, const char *key,
+                            bool *open)
+{
+	if (!want_scalar(L, n, key, "open or closed"))
+		return false;
+	if (strcmp(n->value, "open") == 0 || strcmp(n->value, "closed") == 0) {
+		*open = n->value[0] == 'o';
+		return true;
+	}
+	l_err(L, n, key, "expected open or closed, found '%.64s'", n->value);
+	return false;
+}
+
+static void check_registration(struct loader *L, struct cfg_node *n)
+{
+	get_open_closed(L, n, n->key, &L->c->registration_open);
+}
+
+bool cfg_registration_open(const struct cfg *cfg, const char *host)
+{
+	for (size_t i = 0; host && i < cfg->nhosts; i++)
+		if (strcmp(cfg->hosts[i], host) == 0 && cfg->host_registration[i] != 0)
+			return cfg->host_registration[i] > 0;
+	return cfg->registration_open;
 }
 
 static void check_workers(struct loader *L, struct cfg_node *n)
@@ -1049,9 +1076,13 @@ static void apply_host_config(struct loader *L)
 			const struct cfg_node *v = &h->children[j];
 			char vkey[128];
 			snprintf(vkey, sizeof(vkey), "%s.%.24s", key, v->key);
-			if (strcmp(v->key, "anonymous") == 0)
+			if (strcmp(v->key, "anonymous") == 0) {
 				get_bool(L, v, vkey, &c->host_anonymous[idx]);
-			else
+			} else if (strcmp(v->key, "registration") == 0) {
+				bool open;
+				if (get_open_closed(L, v, vkey, &open))
+					c->host_registration[idx] = open ? 1 : -1;
+			} else
 				err_at(L->e, v->key_line, v->key_col, vkey, "unknown key");
 		}
 	}
@@ -1070,6 +1101,8 @@ static const struct {
 	{ "auth_block_seconds", offsetof(struct cfg_limits, auth_block_seconds), 60, 86400 },
 	{ "shaper_bytes_per_second", offsetof(struct cfg_limits, shaper_bytes_per_second), 50000,
 	  1000000000 },
+	{ "registration_rate_per_ip", offsetof(struct cfg_limits, registration_rate_per_ip), 5,
+	  1000000 },
 };
 
 static void limits_defaults(struct cfg_limits *l)
@@ -1197,6 +1230,7 @@ static const struct {
 	{ "tls_priority", check_tls_priority },
 	{ "host_config", check_host_config },
 	{ "limits", check_limits },
+	{ "registration", check_registration },
 };
 
 /* <directory of the running binary>/modules, so a build tree and an installed
@@ -1386,6 +1420,7 @@ void cfg_free(struct cfg *cfg)
 		free(cfg->hosts[i]);
 	free(cfg->hosts);
 	free(cfg->host_anonymous);
+	free(cfg->host_registration);
 	for (size_t i = 0; i < cfg->ncertfiles; i++)
 		free(cfg->certfiles[i]);
 	free(cfg->certfiles);

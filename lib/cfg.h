@@ -25,7 +25,9 @@
  *   certfiles: list of PEM files, each a certificate chain and its key
  *           (or a chain whose key is in FILE.key)  [none]
  *   tls_priority: GnuTLS priority string [TLS 1.2+, modern ciphers]
- *   host_config: map host -> {anonymous: true|false [false]}
+ *   registration: open|closed             [closed] in-band registration (XEP-0077)
+ *   host_config: map host -> {anonymous: true|false [false],
+ *                             registration: open|closed [the top-level value]}
  *   limits: map of (defaults in brackets; 0 turns a limit off):
  *     max_connections_per_ip [64]    concurrent connections from one address
  *     connection_rate_per_ip [120]   new connections a minute from one address
@@ -40,6 +42,8 @@
  *                                    are refused for this long
  *     shaper_bytes_per_second [50000] read rate of one connection (burst: one
  *                                    max_stanza_size)
+ *     registration_rate_per_ip [5]   accounts made in-band from one address in
+ *                                    an hour
  *   modules: map name -> map of options (options kept as a cfg_node tree)
  * Relative paths are kept as written (relative to the working directory). */
 #ifndef XMPPD_LIB_CFG_H
@@ -96,12 +100,15 @@ struct cfg_limits {
 	unsigned max_auth_failures;
 	unsigned auth_block_seconds;
 	unsigned shaper_bytes_per_second;
+	unsigned registration_rate_per_ip; /* per hour */
 };
 
 struct cfg {
 	char *path;            /* the file it came from */
 	char **hosts;          /* nameprep'd lowercase domain names */
 	bool *host_anonymous;  /* [nhosts]: SASL ANONYMOUS offered */
+	int8_t *host_registration; /* [nhosts]: 1 open, -1 closed, 0 the top-level value */
+	bool registration_open;
 	size_t nhosts;
 	char **certfiles;
 	size_t ncertfiles;
@@ -127,6 +134,8 @@ typedef void cfg_err_fn(void *arg, const char *line);
  * error *out is left untouched. */
 int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
 void cfg_free(struct cfg *cfg);
+/* In-band registration allowed on that host (host_config, else top level). */
+bool cfg_registration_open(const struct cfg *cfg, const char *host);
 
 /* True when `host` (already prepared) is one of cfg->hosts. */
 int cfg_has_host(const struct cfg *cfg, const char *host);

@@ -85,7 +85,7 @@ static int open_tables(struct db *db, const char *const *names, const unsigned *
 
 int db_open_data(struct db *db, const char *data_dir, bool writer)
 {
-	if (env_open(db, data_dir, 0, DATA_MAP_SIZE, 16, writer) != XS_OK)
+	if (env_open(db, data_dir, 0, DATA_MAP_SIZE, 128, writer) != XS_OK)
 		return XS_ERROR;
 	static const char *const names[] = { "users", "meta" };
 	static const unsigned flags[] = { 0, 0 };

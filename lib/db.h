@@ -1,7 +1,8 @@
 /* db.h — opening xmppd's two LMDB environments and the tables in them.
  *
  * data env (cfg data_dir, durable): "users" (bare JID -> struct user_rec),
- * "meta" (server-wide values, e.g. the secret behind fake SCRAM salts).
+ * "meta" (server-wide values, e.g. the secret behind fake SCRAM salts), and
+ * the tables modules open (roster, offline, vcard, ...: see each module).
  * sessions env (cfg run_dir/sessions, MDB_NOSYNC|MDB_NOMETASYNC, cleared by
  * the master at start): "sess" (full JID -> struct sess_rec), "res"
  * (bare JID -> resource, MDB_DUPSORT) and "pres" (full JID -> the stz
@@ -22,7 +23,8 @@ struct sess_rec {
 	int64_t since;           /* unix time of binding */
 	int32_t priority;
 	uint8_t available;       /* sent available presence and not unavailable */
-	uint8_t pad[3];
+	uint8_t flags;           /* set by modules (router/module.h enum mod_sess_flag) */
+	uint8_t pad[2];
 };
 
 struct db {

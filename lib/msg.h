@@ -17,6 +17,8 @@ enum msg_type {
 	MSG_UP_STANZA = 1,    /* a stz encoding (lib/stz.h); hdr.conn = source connection */
 	MSG_UP_BIND = 2,      /* struct msg_bind: settle a resource for a connection */
 	MSG_UP_CLOSED = 3,    /* struct msg_closed: a connection that sent MSG_UP_BIND ended */
+	MSG_UP_PREAUTH = 4,   /* struct msg_preauth, then a stz encoding: an IQ from a
+	                       * connection that has not authenticated (no 'from') */
 	/* down ring */
 	MSG_DOWN_DELIVER = 16, /* struct msg_deliver, then the stz encoding */
 	MSG_DOWN_BOUND = 17,   /* struct msg_bound: answer to MSG_UP_BIND */
@@ -70,6 +72,15 @@ struct msg_bound {
 	char jid[];            /* the full JID, NUL-terminated */
 };
 
+struct msg_preauth {
+	uint64_t conn;
+	struct msg_ip ip;      /* the peer, for per-address limits */
+	uint8_t host;          /* index in cfg->hosts of the stream's host */
+	uint8_t pad[6];
+	/* then the stz encoding, 8-byte aligned */
+};
+_Static_assert(sizeof(struct msg_preauth) % 8 == 0, "the encoding after it stays aligned");
+
 struct msg_closed {
 	uint64_t conn;
 	uint32_t jid_len;
@@ -77,7 +88,13 @@ struct msg_closed {
 	char jid[];            /* full JID the connection was bound to, "" if none */
 };
 
-enum msg_kick_reason { KICK_CONFLICT = 1, KICK_SHUTDOWN = 2, KICK_POLICY = 3 };
+enum msg_kick_reason {
+	KICK_CONFLICT = 1,     /* conflict: replaced by a new connection */
+	KICK_SHUTDOWN = 2,     /* system-shutdown */
+	KICK_POLICY = 3,       /* policy-violation */
+	KICK_REMOVED = 4,      /* not-authorized: the account was deleted */
+	KICK_ADMIN = 5,        /* policy-violation: ended by an administrator */
+};
 
 struct msg_kick {
 	uint64_t conn;

@@ -34,8 +34,9 @@ bool xmpp_may_answer_error(const struct stz *orig)
 	return t != STZ_T_ERROR && !(orig->h->kind == STZ_IQ && t == STZ_T_RESULT);
 }
 
-int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *server,
-                     const char *condition)
+int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const char *server,
+                         const char *condition, const char *type, const char *app,
+                         const char *app_ns, const char *text)
 {
 	stz_b_reset(b);
 	const struct stz_node *root = &orig->nodes[0];
@@ -55,9 +56,22 @@ int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *
 		if (!orig->nodes[c].is_text && stz_b_copy(b, orig, c) != XS_OK)
 			return XS_ERROR;
 	if (stz_b_openz(b, "error", STZ_NS_CLIENT) != XS_OK ||
-	    stz_b_attrz(b, "type", xmpp_error_type(condition)) != XS_OK ||
-	    stz_b_openz(b, condition, STZ_NS_STANZAS) != XS_OK || stz_b_close(b) != XS_OK ||
-	    stz_b_close(b) != XS_OK || stz_b_close(b) != XS_OK)
+	    stz_b_attrz(b, "type", type ? type : xmpp_error_type(condition)) != XS_OK ||
+	    stz_b_openz(b, condition, STZ_NS_STANZAS) != XS_OK || stz_b_close(b) != XS_OK)
+		return XS_ERROR;
+	if (text && (stz_b_openz(b, "text", STZ_NS_STANZAS) != XS_OK ||
+	             stz_b_attr(b, "lang", 4, STZ_NS_XML, strlen(STZ_NS_XML), "en", 2) != XS_OK ||
+	             stz_b_text(b, text, strlen(text)) != XS_OK || stz_b_close(b) != XS_OK))
+		return XS_ERROR;
+	if (app && app_ns && (stz_b_openz(b, app, app_ns) != XS_OK || stz_b_close(b) != XS_OK))
+		return XS_ERROR;
+	if (stz_b_close(b) != XS_OK || stz_b_close(b) != XS_OK)
 		return XS_ERROR;
 	return XS_OK;
+}
+
+int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *server,
+                     const char *condition)
+{
+	return xmpp_error_reply_ext(b, orig, server, condition, NULL, NULL, NULL, NULL);
 }

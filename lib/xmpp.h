@@ -21,6 +21,11 @@
  * with T the condition's usual type.  XS_OK, or XS_ERROR (too big). */
 int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *server,
                      const char *condition);
+/* The same with another error type (NULL: the usual one), a <text/> (NULL:
+ * none) and an application condition <app xmlns='app_ns'/> (NULL: none). */
+int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const char *server,
+                         const char *condition, const char *type, const char *app,
+                         const char *app_ns, const char *text);
 /* The error type RFC 6120 §8.3.3 gives a defined condition ("cancel", ...). */
 const char *xmpp_error_type(const char *condition);
 /* Whether an error may be answered to this stanza at all: never to an error,

@@ -1,7 +1,7 @@
 /* disco.c — Service Discovery (XEP-0030) for the server itself: #info lists
  * the identity and every feature the loaded modules registered; #items
- * lists the services (none yet; modules add them through the disco_items
- * hook).  Other modules extend both replies through the disco_info and
+ * lists the service domains modules registered (mod_domain_add), and more
+ * through the disco_items hook.  Other modules extend both replies through the disco_info and
  * disco_items hooks. */
 #include "router/module.h"
 #include "lib/xmpp.h"
@@ -16,6 +16,15 @@ static int add_feature(struct stz_builder *b, const char *var)
 	    stz_b_attrz(b, "var", var) != XS_OK || stz_b_close(b) != XS_OK)
 		return XS_ERROR;
 	return XS_OK;
+}
+
+/* A service domain under this host (vjud.HOST, later conference.HOST ...). */
+static void add_item(const char *domain, const char *name, void *arg)
+{
+	struct stz_builder *b = arg;
+	if (stz_b_openz(b, "item", NS_DISCO_ITEMS) == XS_OK && stz_b_attrz(b, "jid", domain) == XS_OK &&
+	    (!*name || stz_b_attrz(b, "name", name) == XS_OK))
+		stz_b_close(b);
 }
 
 static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool info)
@@ -46,6 +55,8 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 		for (size_t i = 0; rc == XS_OK && i < n; i++)
 			rc = add_feature(b, vars[i]);
 	}
+	if (rc == XS_OK && !info)
+		mod_domains(req->host, add_item, b);
 	if (rc == XS_OK) {
 		struct hook_args a = { .stz = s, .host = req->host, .out = b };
 		mod_hook_run(hook, &a);

@@ -84,11 +84,22 @@ static int bare_of(struct ctl_client *c, const char *user, const char *host, cha
 	return XS_OK;
 }
 
-static int data_txn(struct ctl_client *c, MDB_txn **txn, unsigned flags)
+/* A child of the router's batch transaction (router/data.c): committed, and
+ * on disk, before the answer is written. */
+static int write_txn(struct ctl_client *c, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(router_data_db()->env, NULL, flags, txn);
-	if (rc != 0) {
-		outf(c, "error: database: %s\n", mdb_strerror(rc));
+	if (data_begin(txn) != XS_OK) {
+		outf(c, "error: database unavailable\n");
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+static int write_done(struct ctl_client *c, MDB_txn *txn, bool ok)
+{
+	if (data_end(txn, ok) != XS_OK) {
+		if (ok)
+			outf(c, "error: database write failed\n");
 		return XS_ERROR;
 	}
 	return XS_OK;
@@ -110,19 +121,17 @@ static void cmd_register(struct ctl_client *c, char **argv)
 		return;
 	}
 	MDB_txn *txn;
-	if (data_txn(c, &txn, 0) != XS_OK)
+	if (write_txn(c, &txn) != XS_OK)
 		return;
 	int rc = users_add(router_data_db(), txn, bare, &cr);
 	explicit_bzero(&cr, sizeof(cr));
 	if (rc != XS_OK) {
-		mdb_txn_abort(txn);
+		write_done(c, txn, false);
 		outf(c, rc == XS_PASS ? "error: user %s already exists\n" : "error: cannot add %s\n", bare);
 		return;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		outf(c, "error: database: %s\n", mdb_strerror(rc));
+	if (write_done(c, txn, true) != XS_OK)
 		return;
-	}
 	log_info("registered %s", bare);
 	outf(c, "ok\n");
 }
@@ -147,25 +156,24 @@ static void cmd_unregister(struct ctl_client *c, char **argv)
 	if (bare_of(c, argv[1], argv[2], bare, sizeof(bare)) != XS_OK)
 		return;
 	MDB_txn *txn;
-	if (data_txn(c, &txn, 0) != XS_OK)
+	if (write_txn(c, &txn) != XS_OK)
 		return;
 	int rc = users_del(router_data_db(), txn, bare);
 	if (rc != XS_OK) {
-		mdb_txn_abort(txn);
+		write_done(c, txn, false);
 		outf(c, rc == XS_PASS ? "error: no user %s\n" : "error: cannot remove %s\n", bare);
 		return;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		outf(c, "error: database: %s\n", mdb_strerror(rc));
+	if (write_done(c, txn, true) != XS_OK)
 		return;
-	}
-	/* Its sessions end with the account. */
+	/* Its data goes with it (each module's), and its sessions end. */
+	route_enter();
+	route_user_removed(bare);
 	struct kick_list k = { .n = 0 };
 	sess_foreach(bare, collect_conn, &k);
-	for (size_t i = 0; i < k.n; i++) {
-		struct msg_kick m = { .conn = k.conns[i], .reason = KICK_POLICY };
-		router_down(conn_id_worker(m.conn), MSG_DOWN_KICK, &m, sizeof(m), NULL, 0);
-	}
+	for (size_t i = 0; i < k.n; i++)
+		route_kick(k.conns[i], KICK_REMOVED);
+	route_leave();
 	log_info("unregistered %s", bare);
 	outf(c, "ok\n");
 }
@@ -178,12 +186,9 @@ static void cmd_users(struct ctl_client *c, char **argv)
 		outf(c, "error: '%s' is not a host of this server\n", argv[1]);
 		return;
 	}
-	MDB_txn *txn;
-	if (data_txn(c, &txn, MDB_RDONLY) != XS_OK)
-		return;
+	MDB_txn *txn = data_read();
 	MDB_cursor *cur;
-	if (mdb_cursor_open(txn, router_data_db()->users, &cur) != 0) {
-		mdb_txn_abort(txn);
+	if (txn == NULL || mdb_cursor_open(txn, router_data_db()->users, &cur) != 0) {
 		outf(c, "error: database cursor\n");
 		return;
 	}
@@ -198,7 +203,6 @@ static void cmd_users(struct ctl_client *c, char **argv)
 			outf(c, "%.*s\n", (int)(at - key), key);
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
 }
 
 static bool print_session(const char *full, const struct sess_rec *r, void *arg)
@@ -276,7 +280,9 @@ void ctl_event(void *tag, uint32_t events)
 		}
 		if (n == 0) {
 			execute(c);
+			/* The answer says it is done: it is on disk first. */
 			sess_commit();
+			data_commit();
 			c->answered = true;
 			router_rewatch(c->fd, c, EPOLLOUT);
 		}

@@ -15,12 +15,15 @@
 #define XMPPD_ROUTER_MODULE_H
 
 #include "lib/cfg.h"
+#include "lib/msg.h"
 #include "lib/stz.h"
 #include "lib/xs.h"
 
+#include <lmdb.h>
+#include <stdbool.h>
 #include <stdint.h>
 
-#define XMPPD_MODULE_ABI 1
+#define XMPPD_MODULE_ABI 2
 
 struct mod_ctx; /* one per loaded module; opaque */
 
@@ -32,26 +35,56 @@ struct xmppd_module {
 	void (*stop)(struct mod_ctx *ctx);                               /* may be NULL */
 };
 
-/* Every hook chain there is; run in ascending priority order. */
+/* Every hook chain there is; run in ascending priority order.  "host" in
+ * struct hook_args is the local host concerned (hooks registered for one
+ * host only see its events). */
 enum hook_id {
-	HOOK_USER_SEND_PACKET,     /* a stanza a local user sent, before routing */
-	HOOK_USER_RECEIVE_PACKET,  /* a stanza about to be delivered to a local user */
-	HOOK_FILTER_PACKET,        /* every stanza the router routes */
-	HOOK_PRESENCE_PROBE,
+	HOOK_USER_SEND_PACKET,     /* a stanza a local user sent, before routing (jid = from) */
+	HOOK_USER_RECEIVE_PACKET,  /* a stanza about to be delivered to a local user (jid = to) */
+	HOOK_FILTER_PACKET,        /* every stanza the router routes (XS_DROP: dropped) */
+	HOOK_PRESENCE_PROBE,       /* a probe to a local bare JID (jid); handlers answer it */
 	HOOK_SESSION_OPENED,       /* stz = NULL, jid = the new full JID */
-	HOOK_SESSION_CLOSED,       /* stz = NULL, jid = the full JID that left */
-	HOOK_ROSTER_GET,
+	HOOK_SESSION_CLOSED,       /* stz = NULL, jid = the full JID that left; runs
+	                            * after HOOK_PRESENCE_BROADCAST of its unavailable */
+	HOOK_ROSTER_GET,           /* query: jid = owner bare, peer = contact bare; a handler
+	                            * sets result to enum mod_sub and returns XS_DONE */
 	HOOK_DISCO_INFO,           /* out = the <query/> being built: add children */
 	HOOK_DISCO_ITEMS,
-	HOOK_OFFLINE_MESSAGE,      /* a message for a user with no available resource */
+	HOOK_OFFLINE_MESSAGE,      /* a message for a local account with no resource that takes
+	                            * it (jid = bare); XS_DONE: stored, XS_DROP: refused and
+	                            * answered, XS_PASS: the core bounces service-unavailable */
+	HOOK_PRESENCE_BROADCAST,   /* stz = a local user's own presence (no 'to', type none or
+	                            * unavailable, from = full JID = jid).  The core has already
+	                            * updated the session and told the account's own resources;
+	                            * handlers tell contacts.  initial: the resource just became
+	                            * available.  Also run with an unavailable presence the core
+	                            * made when a session ended for any reason. */
+	HOOK_SUBSCRIPTION_OUT,     /* stz = subscribe/subscribed/unsubscribe/unsubscribed a local
+	                            * user sent (jid = the user's bare JID, peer = to, bare).
+	                            * XS_DROP: handled (the module routed what must go out). */
+	HOOK_SUBSCRIPTION_IN,      /* the same four types addressed to a local account (jid =
+	                            * its bare JID, peer = from, bare).  XS_DROP: handled;
+	                            * XS_PASS: the core delivers it to the available resources. */
+	HOOK_MESSAGE_DELIVERED,    /* a message was just handed to sessions of a local account:
+	                            * jid = its bare JID, conns/nconns = those sessions */
+	HOOK_USER_REMOVED,         /* jid = the bare JID of an account just deleted: drop its data
+	                            * (in mod_db transactions of this batch) */
 	HOOK_COUNT
 };
+
+/* Subscription states (RFC 6121 §2.1.2.5), as HOOK_ROSTER_GET answers them. */
+enum mod_sub { MOD_SUB_NONE = 0, MOD_SUB_TO = 1, MOD_SUB_FROM = 2, MOD_SUB_BOTH = 3 };
 
 struct hook_args {
 	const struct stz *stz;     /* the stanza, when there is one */
 	const char *host;          /* the local host concerned */
-	const char *jid;           /* the session concerned, when there is one */
+	const char *jid;           /* the session or account concerned, when there is one */
+	const char *peer;          /* the other party (see each hook) */
 	struct stz_builder *out;   /* for hooks that contribute to a reply */
+	const uint64_t *conns;     /* HOOK_MESSAGE_DELIVERED */
+	uint32_t nconns;
+	bool initial;              /* HOOK_PRESENCE_BROADCAST */
+	int result;                /* for query hooks */
 };
 
 typedef int hook_fn(struct hook_args *args, void *arg);
@@ -59,17 +92,27 @@ typedef int hook_fn(struct hook_args *args, void *arg);
 /* host NULL: every host.  XS_OK or XS_ERROR. */
 int mod_hook_add(struct mod_ctx *ctx, enum hook_id hook, const char *host, int priority,
                  hook_fn *fn, void *arg);
+/* Runs a hook chain (for modules offering extension points, e.g. disco). */
+int mod_hook_run(enum hook_id hook, struct hook_args *args);
+/* HOOK_ROSTER_GET: the subscription of `peer` in `owner`'s roster. */
+enum mod_sub mod_subscription(const char *owner_bare, const char *peer_bare);
+
+/* ---- IQ handlers */
 
 struct iq_req {
 	const struct stz *stz;     /* the IQ (type get or set) */
-	const char *host;          /* the local host it was addressed to */
+	const char *host;          /* the local host (or service domain) it was addressed to */
 	uint32_t payload;          /* node index of its payload element */
+	uint64_t preauth_conn;     /* != 0: from a connection not yet authenticated (no 'from';
+	                            * only namespaces the worker lets through: jabber:iq:register) */
+	const struct msg_ip *ip;   /* with preauth_conn: the peer's address */
 };
 
 typedef int iq_fn(struct iq_req *req, void *arg);
 
-/* Handles IQs of namespace `ns` addressed to the server or to a local bare
- * JID (host NULL: every host).  XS_OK, XS_ERROR (a duplicate). */
+/* Handles IQs of namespace `ns` addressed to the server, a service domain or
+ * a local bare JID (host NULL: every local host; a service domain must be
+ * named).  XS_OK, XS_ERROR (a duplicate). */
 int mod_iq_add(struct mod_ctx *ctx, const char *host, const char *ns, iq_fn *fn, void *arg);
 
 /* Announces a feature in disco#info (host NULL: every host). */
@@ -78,16 +121,99 @@ int mod_feature_add(struct mod_ctx *ctx, const char *host, const char *var);
 size_t mod_features(const char *host, const char **out, size_t max);
 
 /* Replies: a builder holding <iq type='result' to from id> already open;
- * add the payload (or nothing) and call mod_iq_result_send. */
+ * add the payload (or nothing) and call mod_iq_result_send.  Both also work
+ * for pre-authentication requests (the reply goes to the connection). */
 struct stz_builder *mod_iq_result_begin(struct iq_req *req);
 int mod_iq_result_send(struct iq_req *req);
 /* Answers the IQ with a stanza error (RFC 6120 §8.3 condition name). */
 int mod_iq_error(struct iq_req *req, const char *condition);
+/* The same with an application condition element <app xmlns='app_ns'/> and
+ * an error type other than the condition's usual one (NULL: usual). */
+int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type,
+                     const char *app, const char *app_ns, const char *text);
+
+/* ---- routing.  Stanzas routed or kicks issued by a module are queued and
+ * handled in order after the current stanza (no re-entrance into modules).
+ * When the batch wrote to the data env, deliveries wait until it is on disk. */
+
 /* Routes a complete stanza built by the module, as if the server sent it. */
 int mod_route(struct stz_builder *b);
-/* Runs a hook chain (for modules offering extension points, e.g. disco). */
-int mod_hook_run(enum hook_id hook, struct hook_args *args);
+int mod_route_stz(const struct stz *s);
+/* Bounces an error for s (when RFC 6120 allows one), from s's 'to'. */
+int mod_bounce(const struct stz *s, const char *condition);
+/* The same with a type other than the usual (NULL: usual), an application
+ * condition <app xmlns='app_ns'/> (NULL: none) and a text (NULL: none). */
+int mod_bounce_ext(const struct stz *s, const char *condition, const char *type,
+                   const char *app, const char *app_ns, const char *text);
+/* Hands a stanza straight to sessions (no routing, no hooks: 'to' as built). */
+int mod_deliver(const uint64_t *conns, uint32_t n, const struct stz *s);
+int mod_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b);
+/* Ends a session with a stream error (after what was queued for it). */
+enum mod_kick_reason { MOD_KICK_REMOVED = 1, MOD_KICK_ADMIN = 2 };
+int mod_kick(const char *full, enum mod_kick_reason why);
+/* A builder for the module's own stanzas (reset by this call; valid until
+ * the module's handler returns). */
+struct stz_builder *mod_builder(struct mod_ctx *ctx);
 
+/* ---- sessions (read from the session table; flags writable) */
+
+/* Per-session flags a module may set (they survive a router restart). */
+enum mod_sess_flag {
+	MOD_SESS_ROSTER = 1,       /* requested the roster: gets roster pushes */
+	MOD_SESS_CARBONS = 2,      /* enabled message carbons */
+};
+
+struct mod_session {
+	const char *full;
+	uint64_t conn;
+	int64_t since;
+	int32_t priority;
+	bool available;
+	uint8_t flags;             /* enum mod_sess_flag */
+};
+
+typedef bool mod_session_fn(const struct mod_session *s, void *arg); /* false: stop */
+/* Visits the sessions of a bare JID.  XS_OK or XS_ERROR. */
+int mod_sessions(const char *bare, mod_session_fn *fn, void *arg);
+/* One session; XS_OK, XS_PASS (none). */
+int mod_session(const char *full, struct mod_session *out);
+/* The last available presence a session sent (XS_PASS: none); valid until the
+ * next call. */
+int mod_session_presence(const char *full, struct stz *out);
+int mod_session_flags(const char *full, uint8_t set, uint8_t clear);
+
+/* ---- the data env (durable).  Tables are opened in init.  All writes of a
+ * drain batch go into one transaction committed (fsync) at its end; a module
+ * writes inside a child transaction so a failure undoes only its own work:
+ *     MDB_txn *t; if (mod_db_begin(&t) != XS_OK) ...; mdb_put(t, ...);
+ *     mod_db_end(t, ok);   (commits into the batch if ok, else aborts)
+ * mod_db_read() is a transaction for reads only (no child may be open). */
+int mod_db_table(struct mod_ctx *ctx, const char *name, unsigned flags, MDB_dbi *out);
+int mod_db_begin(MDB_txn **child);
+int mod_db_end(MDB_txn *child, bool ok);   /* XS_OK when committed */
+MDB_txn *mod_db_read(void);
+/* The accounts table (lib/users.h). */
+struct db *mod_data_db(void);
+
+/* ---- service domains (conference.HOST, vjud.HOST ...) */
+
+/* Stanzas to `domain` (and any JID at it) go to fn; when fn returns XS_PASS
+ * an IQ request goes to the IQ table with host = domain, else the core
+ * answers service-unavailable.  `name` is listed in the parent host's
+ * disco#items.  XS_OK or XS_ERROR. */
+typedef int domain_fn(const struct stz *s, void *arg);
+int mod_domain_add(struct mod_ctx *ctx, const char *domain, const char *parent_host,
+                   const char *name, domain_fn *fn, void *arg);
+/* The service domains under a host: visits (domain, name). */
+typedef void mod_domain_visit(const char *domain, const char *name, void *arg);
+void mod_domains(const char *host, mod_domain_visit *fn, void *arg);
+
+/* ---- misc */
 const char *mod_name(const struct mod_ctx *ctx);
+const struct cfg *mod_cfg(void);
+bool mod_is_local_host(const char *domain);
+/* Seconds since the epoch, and since the router started. */
+int64_t mod_now(void);
+int64_t mod_uptime(void);
 
 #endif

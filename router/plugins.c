@@ -2,6 +2,7 @@
  * disco feature list. */
 #include "router/router.h"
 #include "lib/log.h"
+#include "lib/msg.h"
 #include "lib/xmpp.h"
 #include "lib/xs.h"
 
@@ -9,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct mod_ctx {
 	const struct xmppd_module *mod;
 	void *dl;
+	struct stz_builder b;    /* mod_builder */
 	char name[64];
 };
 
@@ -37,6 +40,14 @@ struct feature {
 	char *var;
 };
 
+struct domain {
+	char *domain;
+	char *parent;            /* the local host whose disco#items lists it */
+	char *name;
+	domain_fn *fn;
+	void *arg;
+};
+
 #define IQ_BUCKETS 256
 
 static struct {
@@ -47,6 +58,8 @@ static struct {
 	struct iq_entry *iq[IQ_BUCKETS];
 	struct feature *features;
 	size_t nfeatures;
+	struct domain *domains;
+	size_t ndomains;
 	struct iq_req *cur_req;
 	struct stz_builder reply;
 } P;
@@ -137,7 +150,8 @@ int mod_iq_add(struct mod_ctx *ctx, const char *host, const char *ns, iq_fn *fn,
 	return XS_OK;
 }
 
-int iq_dispatch(const struct stz *s, const char *host)
+int iq_dispatch(const struct stz *s, const char *host, uint64_t preauth_conn,
+                const struct msg_ip *ip)
 {
 	uint32_t payload = 0;
 	for (uint32_t c = stz_first_child(s, 0); c; c = stz_next_sibling(s, 0, c))
@@ -157,10 +171,12 @@ int iq_dispatch(const struct stz *s, const char *host)
 		else if (strcmp(e->host, host) == 0)
 			specific = e;
 	}
-	struct iq_entry *e = specific ? specific : generic;
+	/* A service domain has only the handlers registered for it. */
+	struct iq_entry *e = specific ? specific : route_is_local(host, strlen(host)) ? generic : NULL;
 	if (e == NULL)
 		return XS_PASS;
-	struct iq_req req = { .stz = s, .host = host, .payload = payload };
+	struct iq_req req = { .stz = s, .host = host, .payload = payload,
+	                      .preauth_conn = preauth_conn, .ip = ip };
 	return e->fn(&req, e->arg) == XS_DONE ? XS_DONE : XS_PASS;
 }
 
@@ -199,19 +215,19 @@ struct stz_builder *mod_iq_result_begin(struct iq_req *req)
 	stz_b_attrz(b, "type", "result");
 	if (s->h->id.len)
 		stz_b_attrz(b, "id", stz_id(s));
-	stz_b_attrz(b, "to", stz_from(s));
+	if (s->h->from.len)
+		stz_b_attrz(b, "to", stz_from(s));
 	stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : req->host);
 	return b;
 }
 
 int mod_iq_result_send(struct iq_req *req)
 {
-	(void)req;
 	struct stz_builder *b = &P.reply;
 	while (stz_b_depth(b) > 0)
 		if (stz_b_close(b) != XS_OK)
 			break;
-	if (route_built(b) != XS_OK) {
+	if (route_send(b, req->preauth_conn) != XS_OK) {
 		route_error(req->stz, "internal-server-error");
 		return XS_ERROR;
 	}
@@ -224,9 +240,245 @@ int mod_iq_error(struct iq_req *req, const char *condition)
 	return XS_OK;
 }
 
+int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type,
+                     const char *app, const char *app_ns, const char *text)
+{
+	return route_error_ext(req->stz, condition, type, app, app_ns, text) == XS_ERROR
+	       ? XS_ERROR : XS_OK;
+}
+
+int mod_bounce(const struct stz *s, const char *condition)
+{
+	return mod_bounce_ext(s, condition, NULL, NULL, NULL, NULL);
+}
+
+int mod_bounce_ext(const struct stz *s, const char *condition, const char *type,
+                   const char *app, const char *app_ns, const char *text)
+{
+	return route_error_ext(s, condition, type, app, app_ns, text) == XS_ERROR ? XS_ERROR
+	                                                                           : XS_OK;
+}
+
 int mod_route(struct stz_builder *b)
 {
 	return route_built(b);
+}
+
+int mod_route_stz(const struct stz *s)
+{
+	route_stanza(s);
+	return XS_OK;
+}
+
+int mod_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
+{
+	route_deliver(conns, n, s);
+	return XS_OK;
+}
+
+int mod_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b)
+{
+	size_t len = stz_b_size(b);
+	if (len == 0)
+		return XS_ERROR;
+	void *mem = aligned_alloc(8, (len + 7) & ~(size_t)7);
+	if (mem == NULL)
+		return XS_ERROR;
+	stz_b_write(b, mem, 0);
+	struct stz s;
+	int rc = stz_view(&s, mem, len);
+	if (rc == XS_OK)
+		route_deliver(conns, n, &s);
+	free(mem);
+	return rc;
+}
+
+int mod_kick(const char *full, enum mod_kick_reason why)
+{
+	struct sess_rec r;
+	if (sess_get(full, &r) != XS_OK)
+		return XS_PASS;
+	route_kick(r.conn, why == MOD_KICK_REMOVED ? KICK_REMOVED : KICK_ADMIN);
+	return XS_OK;
+}
+
+struct stz_builder *mod_builder(struct mod_ctx *ctx)
+{
+	if (ctx->b.limit == 0)
+		stz_b_init(&ctx->b, 4 * router_cfg()->max_stanza_size + 4096);
+	stz_b_reset(&ctx->b);
+	return &ctx->b;
+}
+
+/* ---- sessions */
+
+struct sess_visit {
+	mod_session_fn *fn;
+	void *arg;
+};
+
+static void to_mod_session(const char *full, const struct sess_rec *r, struct mod_session *out)
+{
+	*out = (struct mod_session){ .full = full, .conn = r->conn, .since = r->since,
+	                             .priority = r->priority, .available = r->available,
+	                             .flags = r->flags };
+}
+
+static bool sess_adapter(const char *full, const struct sess_rec *r, void *arg)
+{
+	struct sess_visit *v = arg;
+	struct mod_session ms;
+	to_mod_session(full, r, &ms);
+	return v->fn(&ms, v->arg);
+}
+
+int mod_sessions(const char *bare, mod_session_fn *fn, void *arg)
+{
+	struct sess_visit v = { fn, arg };
+	return sess_foreach(bare, sess_adapter, &v);
+}
+
+int mod_session(const char *full, struct mod_session *out)
+{
+	struct sess_rec r;
+	int rc = sess_get(full, &r);
+	if (rc == XS_OK)
+		to_mod_session(full, &r, out);
+	return rc;
+}
+
+int mod_session_presence(const char *full, struct stz *out)
+{
+	return sess_presence_get(full, out);
+}
+
+int mod_session_flags(const char *full, uint8_t set, uint8_t clear)
+{
+	return sess_set_flags(full, set, clear);
+}
+
+/* ---- data env */
+
+int mod_db_table(struct mod_ctx *ctx, const char *name, unsigned flags, MDB_dbi *out)
+{
+	if (data_table(name, flags, out) != XS_OK) {
+		log_error("module %s: cannot open table %s", ctx->name, name);
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int mod_db_begin(MDB_txn **child)
+{
+	return data_begin(child);
+}
+
+int mod_db_end(MDB_txn *child, bool ok)
+{
+	return data_end(child, ok);
+}
+
+MDB_txn *mod_db_read(void)
+{
+	return data_read();
+}
+
+struct db *mod_data_db(void)
+{
+	return router_data_db();
+}
+
+/* ---- service domains */
+
+int mod_domain_add(struct mod_ctx *ctx, const char *domain, const char *parent_host,
+                   const char *name, domain_fn *fn, void *arg)
+{
+	if (route_is_local(domain, strlen(domain)) || domain_exists(domain, strlen(domain))) {
+		log_error("module %s: domain %s is already served", ctx->name, domain);
+		return XS_ERROR;
+	}
+	struct domain *nd = realloc(P.domains, (P.ndomains + 1) * sizeof(*nd));
+	if (nd == NULL)
+		return XS_ERROR;
+	P.domains = nd;
+	struct domain *d = &nd[P.ndomains];
+	*d = (struct domain){ .domain = strdup(domain), .parent = dup_or_null(parent_host),
+	                      .name = strdup(name ? name : ""), .fn = fn, .arg = arg };
+	if (d->domain == NULL || d->name == NULL || (parent_host && d->parent == NULL)) {
+		free(d->domain);
+		free(d->parent);
+		free(d->name);
+		return XS_ERROR;
+	}
+	P.ndomains++;
+	return XS_OK;
+}
+
+static struct domain *domain_find(const char *domain, size_t len)
+{
+	for (size_t i = 0; i < P.ndomains; i++)
+		if (strlen(P.domains[i].domain) == len && memcmp(P.domains[i].domain, domain, len) == 0)
+			return &P.domains[i];
+	return NULL;
+}
+
+bool domain_exists(const char *domain, size_t len)
+{
+	return domain_find(domain, len) != NULL;
+}
+
+int domain_dispatch(const struct stz *s, const char *domain, size_t len)
+{
+	struct domain *d = domain_find(domain, len);
+	if (d == NULL)
+		return XS_ERROR;
+	if (d->fn && d->fn(s, d->arg) == XS_DONE)
+		return XS_DONE;
+	uint8_t t = s->h->type;
+	if (s->h->kind == STZ_IQ && (t == STZ_T_GET || t == STZ_T_SET)) {
+		/* Only the domain's own handlers, and never to a JID at it. */
+		const char *to = stz_to(s);
+		if (strlen(to) == len && iq_dispatch(s, d->domain, 0, NULL) == XS_DONE)
+			return XS_DONE;
+	}
+	return XS_PASS;
+}
+
+void mod_domains(const char *host, mod_domain_visit *fn, void *arg)
+{
+	for (size_t i = 0; i < P.ndomains; i++)
+		if (host_matches(P.domains[i].parent, host))
+			fn(P.domains[i].domain, P.domains[i].name, arg);
+}
+
+/* ---- misc */
+
+enum mod_sub mod_subscription(const char *owner_bare, const char *peer_bare)
+{
+	struct hook_args a = { .jid = owner_bare, .peer = peer_bare, .result = MOD_SUB_NONE };
+	if (hooks_run(HOOK_ROSTER_GET, &a) != XS_DONE)
+		return MOD_SUB_NONE;
+	return (enum mod_sub)(a.result & 3);
+}
+
+const struct cfg *mod_cfg(void)
+{
+	return router_cfg();
+}
+
+bool mod_is_local_host(const char *domain)
+{
+	return route_is_local(domain, strlen(domain));
+}
+
+int64_t mod_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t mod_uptime(void)
+{
+	return (int64_t)time(NULL) - router_started();
 }
 
 const char *mod_name(const struct mod_ctx *ctx)
@@ -300,8 +552,18 @@ void plugins_stop(void)
 	free(P.features);
 	P.features = NULL;
 	P.nfeatures = 0;
-	for (size_t i = 0; i < P.nmods; i++)
+	for (size_t i = 0; i < P.ndomains; i++) {
+		free(P.domains[i].domain);
+		free(P.domains[i].parent);
+		free(P.domains[i].name);
+	}
+	free(P.domains);
+	P.domains = NULL;
+	P.ndomains = 0;
+	for (size_t i = 0; i < P.nmods; i++) {
+		stz_b_free(&P.mods[i].b);
 		dlclose(P.mods[i].dl);
+	}
 	free(P.mods);
 	P.mods = NULL;
 	P.nmods = 0;

@@ -10,8 +10,11 @@
 #include "lib/xmpp.h"
 #include "lib/xs.h"
 
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define DELIVER_MAX 256 /* connections listed in one delivery record */
 
 /* A prepared JID split in place, and its bare form copied out. */
 struct jref {
@@ -54,7 +57,148 @@ static const char *local_host(const char *domain, size_t len)
 	return cfg->hosts[0];
 }
 
+/* ---- the queue: what is routed while something else is being routed.
+ *
+ * A hook or an IQ handler that routes a stanza, delivers one or kicks a
+ * session does not re-enter the router (and the modules) at once: the work
+ * waits here and runs, in order, once the current stanza is done.  Deliveries
+ * made while nothing waits go straight out (the common case: no copy). */
+
+enum qkind { Q_ROUTE, Q_DELIVER, Q_KICK };
+
+struct qitem {
+	struct qitem *next;
+	enum qkind kind;
+	uint32_t nconns;
+	uint32_t reason;
+	uint64_t *conns;         /* Q_DELIVER: points into data; Q_KICK: &kick */
+	uint64_t kick;
+	alignas(8) char data[];  /* Q_DELIVER: conns then the stanza; Q_ROUTE: the stanza */
+};
+
+static struct {
+	struct qitem *head, *tail;
+	unsigned depth;          /* > 0: inside routing */
+} Q;
+
+static void enqueue(struct qitem *q)
+{
+	q->next = NULL;
+	if (Q.tail)
+		Q.tail->next = q;
+	else
+		Q.head = q;
+	Q.tail = q;
+}
+
+static struct qitem *qitem_new(enum qkind kind, size_t extra)
+{
+	struct qitem *q = malloc(sizeof(*q) + extra);
+	if (q == NULL) {
+		log_error("out of memory queueing a stanza; dropped");
+		return NULL;
+	}
+	memset(q, 0, sizeof(*q));
+	q->kind = kind;
+	return q;
+}
+
+static void route_one(const struct stz *s);
+static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s);
+
+static void run_item(struct qitem *q)
+{
+	struct stz s;
+	switch (q->kind) {
+	case Q_ROUTE:
+		if (stz_view(&s, q->data, ((const struct stz_hdr *)q->data)->size) == XS_OK)
+			route_one(&s);
+		break;
+	case Q_DELIVER: {
+		size_t off = (size_t)q->nconns * sizeof(uint64_t);
+		if (stz_view(&s, q->data + off, ((const struct stz_hdr *)(q->data + off))->size) == XS_OK)
+			deliver_now((const uint64_t *)q->data, q->nconns, &s);
+		break;
+	}
+	case Q_KICK: {
+		struct msg_kick k = { .conn = q->kick, .reason = q->reason };
+		router_down(conn_id_worker(q->kick), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+		break;
+	}
+	}
+}
+
+void route_enter(void)
+{
+	Q.depth++;
+}
+
+void route_leave(void)
+{
+	if (Q.depth > 1) {
+		Q.depth--;
+		return;
+	}
+	while (Q.head) {
+		struct qitem *q = Q.head;
+		Q.head = q->next;
+		if (Q.head == NULL)
+			Q.tail = NULL;
+		run_item(q);
+		free(q);
+	}
+	Q.depth = 0;
+}
+
+void route_stanza(const struct stz *s)
+{
+	if (Q.depth > 0) {
+		struct qitem *q = qitem_new(Q_ROUTE, s->h->size);
+		if (q == NULL)
+			return;
+		memcpy(q->data, s->h, s->h->size);
+		enqueue(q);
+		return;
+	}
+	route_enter();
+	route_one(s);
+	route_leave();
+}
+
 void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
+{
+	if (n == 0)
+		return;
+	if (Q.head == NULL) {
+		deliver_now(conns, n, s);
+		return;
+	}
+	size_t off = (size_t)n * sizeof(uint64_t);
+	struct qitem *q = qitem_new(Q_DELIVER, off + s->h->size);
+	if (q == NULL)
+		return;
+	q->nconns = n;
+	memcpy(q->data, conns, off);
+	memcpy(q->data + off, s->h, s->h->size);
+	enqueue(q);
+}
+
+void route_kick(uint64_t conn, uint32_t reason)
+{
+	if (Q.head == NULL) {
+		struct msg_kick k = { .conn = conn, .reason = reason };
+		router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+		return;
+	}
+	struct qitem *q = qitem_new(Q_KICK, 0);
+	if (q == NULL)
+		return;
+	q->kick = conn;
+	q->reason = reason;
+	enqueue(q);
+}
+
+static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s)
 {
 	if (hooks_any(HOOK_USER_RECEIVE_PACKET)) {
 		struct hook_args a = { .stz = s, .jid = stz_to(s) };
@@ -62,29 +206,29 @@ void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 			return;
 	}
 	/* One record per worker, listing that worker's recipients. */
-	uint64_t local[64];
 	const struct cfg *cfg = router_cfg();
+	struct {
+		struct msg_deliver d;
+		uint64_t c[DELIVER_MAX];
+	} head;
 	for (unsigned w = 0; w < cfg->workers; w++) {
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			if (conn_id_worker(conns[i]) != w)
 				continue;
-			if (k == XS_ARRAY_LEN(local)) {
-				log_warn("more than %zu recipients on one worker; rest dropped",
-				         XS_ARRAY_LEN(local));
-				break;
+			head.c[k++] = conns[i];
+			if (k == DELIVER_MAX) { /* a full record; the rest in the next */
+				head.d.nconns = k;
+				head.d.pad = 0;
+				router_down(w, MSG_DOWN_DELIVER, &head,
+				            (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
+				k = 0;
 			}
-			local[k++] = conns[i];
 		}
 		if (k == 0)
 			continue;
-		struct {
-			struct msg_deliver d;
-			uint64_t c[XS_ARRAY_LEN(local)];
-		} head;
 		head.d.nconns = k;
 		head.d.pad = 0;
-		memcpy(head.c, local, k * sizeof(uint64_t));
 		router_down(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
 		            s->h, s->h->size);
 	}
@@ -107,25 +251,57 @@ int route_built(struct stz_builder *b)
 	return rc;
 }
 
-void route_error(const struct stz *s, const char *condition)
+/* An error reply for a connection that has no session yet goes to it directly. */
+static int send_built(struct stz_builder *b, uint64_t preauth_conn)
+{
+	if (preauth_conn == 0)
+		return route_built(b);
+	size_t n = stz_b_size(b);
+	if (n == 0)
+		return XS_ERROR;
+	void *mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	if (mem == NULL)
+		return XS_ERROR;
+	stz_b_write(b, mem, 0);
+	struct stz s;
+	int rc = stz_view(&s, mem, n);
+	if (rc == XS_OK)
+		route_deliver(&preauth_conn, 1, &s);
+	free(mem);
+	return rc;
+}
+
+int route_send(struct stz_builder *b, uint64_t preauth_conn)
+{
+	return send_built(b, preauth_conn);
+}
+
+int route_error_ext(const struct stz *s, const char *condition, const char *type,
+                    const char *app, const char *app_ns, const char *text)
 {
 	if (!xmpp_may_answer_error(s))
-		return;
+		return XS_PASS;
 	static struct stz_builder b;
 	if (b.limit == 0)
 		stz_b_init(&b, 4 * router_cfg()->max_stanza_size + 4096);
 	const char *server = router_cfg()->hosts[0];
-	if (xmpp_error_reply(&b, s, server, condition) != XS_OK) {
+	if (xmpp_error_reply_ext(&b, s, server, condition, type, app, app_ns, text) != XS_OK) {
 		log_warn("cannot build %s error for a stanza from %s", condition, stz_from(s));
-		return;
+		return XS_ERROR;
 	}
-	route_built(&b);
+	/* No 'from': a connection that has not authenticated yet. */
+	return send_built(&b, s->h->from.len == 0 ? s->h->conn : 0);
+}
+
+void route_error(const struct stz *s, const char *condition)
+{
+	route_error_ext(s, condition, NULL, NULL, NULL, NULL);
 }
 
 /* ---- sessions of one account */
 
 struct pick {
-	uint64_t conns[64];
+	uint64_t conns[DELIVER_MAX];
 	uint32_t n;
 	int32_t best;
 	enum { PICK_ALL, PICK_AVAILABLE, PICK_NONNEG, PICK_BEST } mode;
@@ -161,7 +337,16 @@ static uint32_t pick(const char *bare, int mode, struct pick *p)
 	return p->n;
 }
 
-/* ---- messages */
+/* ---- messages (RFC 6121 §8.5) */
+
+static void delivered(const struct stz *s, const char *bare, const uint64_t *conns, uint32_t n)
+{
+	route_deliver(conns, n, s);
+	if (hooks_any(HOOK_MESSAGE_DELIVERED)) {
+		struct hook_args a = { .stz = s, .jid = bare, .conns = conns, .nconns = n };
+		hooks_run(HOOK_MESSAGE_DELIVERED, &a);
+	}
+}
 
 static void message_bare(const struct stz *s, const struct jref *to)
 {
@@ -176,8 +361,10 @@ static void message_bare(const struct stz *s, const struct jref *to)
 			route_deliver(p.conns, p.n, s);
 		return;
 	}
+	/* §8.5.2.1.1: the resources of highest non-negative priority (all of
+	 * them when they tie); headline: every non-negative one. */
 	if (pick(to->bare, t == STZ_T_HEADLINE ? PICK_NONNEG : PICK_BEST, &p)) {
-		route_deliver(p.conns, p.n, s);
+		delivered(s, to->bare, p.conns, p.n);
 		return;
 	}
 	struct hook_args a = { .stz = s, .host = local_host(to->domain, to->dlen), .jid = to->bare };
@@ -189,20 +376,23 @@ static void message_bare(const struct stz *s, const struct jref *to)
 
 static void message(const struct stz *s, const struct jref *to, const char *to_full)
 {
-	if (to->nlen == 0) { /* to the server itself: nothing handles messages yet */
+	if (to->nlen == 0) { /* to the server itself: nothing handles messages */
 		route_error(s, "service-unavailable");
 		return;
 	}
 	if (to->rlen > 0) {
 		struct sess_rec r;
 		if (sess_get(to_full, &r) == XS_OK) {
-			route_deliver(&r.conn, 1, s);
+			delivered(s, to->bare, &r.conn, 1);
 			return;
 		}
+		/* §8.5.3.2.1: no such resource. */
 		if (s->h->type == STZ_T_GROUPCHAT) {
 			route_error(s, "service-unavailable");
 			return;
 		}
+		if (s->h->type == STZ_T_ERROR)
+			return;
 	}
 	message_bare(s, to);
 }
@@ -223,11 +413,19 @@ static void iq(const struct stz *s, const struct jref *to, const char *to_full)
 	}
 	if (!request)
 		return; /* results and errors for the server or an account end here */
-	if (iq_dispatch(s, local_host(to->domain, to->dlen)) != XS_DONE)
+	if (iq_dispatch(s, local_host(to->domain, to->dlen), 0, NULL) != XS_DONE)
 		route_error(s, "service-unavailable");
 }
 
-/* ---- presence */
+void route_preauth(const struct stz *s, const char *host, const struct msg_ip *ip)
+{
+	route_enter();
+	if (iq_dispatch(s, host, s->h->conn, ip) != XS_DONE)
+		route_error(s, "service-unavailable");
+	route_leave();
+}
+
+/* ---- presence (RFC 6121 §4) */
 
 static int32_t presence_priority(const struct stz *s)
 {
@@ -253,6 +451,20 @@ static bool send_own(const char *full, const struct sess_rec *r, void *arg)
 	return true;
 }
 
+/* The account's available resources see it (a user is implicitly subscribed
+ * to its own presence, §4.2.2), then the hooks tell the contacts. */
+static void own_presence_out(const struct stz *s, const char *full, bool initial)
+{
+	struct jref f;
+	split(full, &f);
+	struct pick p;
+	if (pick(f.bare, PICK_AVAILABLE, &p))
+		route_deliver(p.conns, p.n, s);
+	struct hook_args a = { .stz = s, .host = local_host(f.domain, f.dlen), .jid = full,
+	                       .initial = initial };
+	hooks_run(HOOK_PRESENCE_BROADCAST, &a);
+}
+
 /* Presence without 'to': the user's own availability. */
 static void presence_broadcast(const struct stz *s)
 {
@@ -265,20 +477,19 @@ static void presence_broadcast(const struct stz *s)
 		return;
 	bool available = t == STZ_T_NONE;
 	bool initial = available && !r.available;
+	if (!available && !r.available) {
+		route_deliver(&r.conn, 1, s); /* nothing to tell anyone else */
+		return;
+	}
 	sess_set_presence(from, available, available ? presence_priority(s) : 0);
 	if (available)
 		sess_presence_put(from, s);
 	else
 		sess_presence_del(from);
-	/* RFC 6121 §4.2.2: the user's available resources see it too, and a
-	 * resource that just became available learns about the others (a user
-	 * is implicitly subscribed to its own presence). */
-	struct jref f;
-	split(from, &f);
-	struct pick p;
-	if (pick(f.bare, PICK_AVAILABLE, &p))
-		route_deliver(p.conns, p.n, s);
+	own_presence_out(s, from, initial);
 	if (initial) {
+		struct jref f;
+		split(from, &f);
 		struct own o = { .self = from, .conn = r.conn };
 		sess_foreach(f.bare, send_own, &o);
 	}
@@ -286,13 +497,35 @@ static void presence_broadcast(const struct stz *s)
 		route_deliver(&r.conn, 1, s);
 }
 
+static bool is_subscription(uint8_t t)
+{
+	return t == STZ_T_SUBSCRIBE || t == STZ_T_SUBSCRIBED || t == STZ_T_UNSUBSCRIBE ||
+	       t == STZ_T_UNSUBSCRIBED;
+}
+
 static void presence(const struct stz *s, const struct jref *to, const char *to_full)
 {
 	if (to->nlen == 0)
-		return; /* directed presence to a server: nothing to track yet */
-	if (s->h->type == STZ_T_PROBE) {
-		struct hook_args a = { .stz = s, .host = local_host(to->domain, to->dlen), .jid = to->bare };
+		return; /* directed presence to a server: nothing tracks it */
+	uint8_t t = s->h->type;
+	if (t == STZ_T_PROBE) {
+		struct hook_args a = { .stz = s, .host = local_host(to->domain, to->dlen),
+		                       .jid = to->bare };
 		hooks_run(HOOK_PRESENCE_PROBE, &a);
+		return;
+	}
+	if (is_subscription(t)) {
+		/* Inbound subscription stanzas go to the account (§3): the
+		 * roster decides; without one they reach its resources. */
+		struct jref f;
+		split(stz_from(s), &f);
+		struct hook_args a = { .stz = s, .host = local_host(to->domain, to->dlen),
+		                       .jid = to->bare, .peer = f.bare };
+		if (hooks_run(HOOK_SUBSCRIPTION_IN, &a) == XS_DROP)
+			return;
+		struct pick p;
+		if (pick(to->bare, PICK_AVAILABLE, &p))
+			route_deliver(p.conns, p.n, s);
 		return;
 	}
 	if (to->rlen > 0) {
@@ -306,7 +539,21 @@ static void presence(const struct stz *s, const struct jref *to, const char *to_
 		route_deliver(p.conns, p.n, s);
 }
 
-void route_stanza(const struct stz *s)
+/* A subscription stanza a local user sent (§3): the roster updates itself and
+ * sends it on, stamped with the bare JID. */
+static bool subscription_out(const struct stz *s)
+{
+	if (s->h->conn == 0 || !is_subscription(s->h->type) || !stz_has_to(s))
+		return false;
+	struct jref f, t;
+	split(stz_from(s), &f);
+	split(stz_to(s), &t);
+	struct hook_args a = { .stz = s, .host = local_host(f.domain, f.dlen), .jid = f.bare,
+	                       .peer = t.bare };
+	return hooks_run(HOOK_SUBSCRIPTION_OUT, &a) == XS_DROP;
+}
+
+static void route_one(const struct stz *s)
 {
 	if (hooks_any(HOOK_FILTER_PACKET)) {
 		struct hook_args a = { .stz = s };
@@ -330,12 +577,16 @@ void route_stanza(const struct stz *s)
 			message(s, &f, f.bare);
 		return;
 	}
+	if (s->h->kind == STZ_PRESENCE && subscription_out(s))
+		return;
 	struct jref t;
 	split(to, &t);
 	if (!route_is_local(t.domain, t.dlen)) {
+		int rc = domain_dispatch(s, t.domain, t.dlen);
+		if (rc == XS_DONE || s->h->kind == STZ_PRESENCE)
+			return;
 		/* No components or server-to-server yet. */
-		if (s->h->kind != STZ_PRESENCE)
-			route_error(s, "remote-server-not-found");
+		route_error(s, rc == XS_ERROR ? "remote-server-not-found" : "service-unavailable");
 		return;
 	}
 	switch (s->h->kind) {
@@ -361,29 +612,39 @@ void route_session_gone(const char *full, uint64_t conn)
 	bool was_available = r.available;
 	if (sess_unbind(full, conn) != XS_OK)
 		return;
+	route_enter();
+	if (was_available) {
+		/* Like the unavailable presence it did not send (RFC 6121 §4.5.3.2):
+		 * its other resources and its contacts learn it left. */
+		static struct stz_builder b;
+		if (b.limit == 0)
+			stz_b_init(&b, 4096);
+		stz_b_reset(&b);
+		size_t n = 0;
+		if (stz_b_openz(&b, "presence", STZ_NS_CLIENT) == XS_OK &&
+		    stz_b_attrz(&b, "from", full) == XS_OK &&
+		    stz_b_attrz(&b, "type", "unavailable") == XS_OK && stz_b_close(&b) == XS_OK)
+			n = stz_b_size(&b);
+		void *mem = n ? aligned_alloc(8, (n + 7) & ~(size_t)7) : NULL;
+		struct stz s;
+		if (mem) {
+			stz_b_write(&b, mem, 0);
+			if (stz_view(&s, mem, n) == XS_OK)
+				own_presence_out(&s, full, false);
+		}
+		free(mem);
+	}
 	struct hook_args a = { .jid = full };
 	hooks_run(HOOK_SESSION_CLOSED, &a);
-	if (!was_available)
-		return;
-	/* Tell the account's remaining resources (contacts come with rosters). */
-	static struct stz_builder b;
-	if (b.limit == 0)
-		stz_b_init(&b, 4096);
-	stz_b_reset(&b);
-	if (stz_b_openz(&b, "presence", STZ_NS_CLIENT) != XS_OK ||
-	    stz_b_attrz(&b, "from", full) != XS_OK || stz_b_attrz(&b, "type", "unavailable") != XS_OK ||
-	    stz_b_close(&b) != XS_OK)
-		return;
-	size_t n = stz_b_size(&b);
-	void *mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
-	if (mem == NULL)
-		return;
-	stz_b_write(&b, mem, 0);
-	struct stz s;
+	route_leave();
+}
+
+void route_user_removed(const char *bare)
+{
+	route_enter();
 	struct jref f;
-	split(full, &f);
-	struct pick p;
-	if (stz_view(&s, mem, n) == XS_OK && pick(f.bare, PICK_AVAILABLE, &p))
-		route_deliver(p.conns, p.n, &s);
-	free(mem);
+	split(bare, &f);
+	struct hook_args a = { .host = local_host(f.domain, f.dlen), .jid = bare };
+	hooks_run(HOOK_USER_REMOVED, &a);
+	route_leave();
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define UP_BATCH  256               /* records per up ring per round: fairness */
@@ -48,6 +49,7 @@ static struct {
 	struct up_tag *up_tags;
 	int sigfd;
 	bool running;
+	int64_t started;
 } R;
 
 static int tag_master = TAG_MASTER, tag_sig = TAG_SIG;
@@ -55,6 +57,11 @@ static int tag_master = TAG_MASTER, tag_sig = TAG_SIG;
 const struct cfg *router_cfg(void)
 {
 	return R.cfg;
+}
+
+int64_t router_started(void)
+{
+	return R.started;
 }
 
 /* ------------------------------------------------------------ down rings */
@@ -83,10 +90,13 @@ int router_down(unsigned w, uint16_t type, const void *head, uint32_t hlen, cons
 		         hlen + blen, w);
 		return XS_ERROR;
 	}
-	if (R.pend_head[w] == NULL && down_write(w, type, head, hlen, body, blen) == XS_OK)
+	/* After a write to the data env, everything waits for its commit: what
+	 * a client is told has happened is on disk first. */
+	if (R.pend_head[w] == NULL && !data_dirty() &&
+	    down_write(w, type, head, hlen, body, blen) == XS_OK)
 		return XS_OK;
-	/* That worker is behind: queue for it alone, bounded, so the others
-	 * keep flowing. */
+	/* That worker is behind (or the batch is not on disk yet): queue for it
+	 * alone, bounded, so the others keep flowing. */
 	if (R.pend_bytes[w] + hlen + blen > PEND_MAX) {
 		if (R.dropped[w]++ % 1000 == 0)
 			log_warn("worker %u is not draining its ring; %zu record(s) dropped", w,
@@ -155,12 +165,6 @@ static void wake_workers(void)
 
 /* ------------------------------------------------------------ up records */
 
-static void kick(uint64_t conn, uint32_t reason)
-{
-	struct msg_kick k = { .conn = conn, .reason = reason };
-	router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
-}
-
 static void bind_session(unsigned w, const struct ring_rec *rec)
 {
 	const struct msg_bind *m = rec->data;
@@ -184,7 +188,7 @@ static void bind_session(unsigned w, const struct ring_rec *rec)
 	    sess_get(full, &old) == XS_OK && old.conn != m->conn) {
 		log_info("%s: replaced by a new connection", full);
 		route_session_gone(full, old.conn);
-		kick(old.conn, KICK_CONFLICT);
+		route_kick(old.conn, KICK_CONFLICT);
 	}
 	if (sess_bind(bare, res, m->conn, out.jid, sizeof(out.jid)) != XS_OK) {
 		out.b.status = BIND_FAILED;
@@ -195,7 +199,9 @@ static void bind_session(unsigned w, const struct ring_rec *rec)
 	            NULL, 0);
 	if (out.b.status == BIND_OK) {
 		struct hook_args a = { .jid = out.jid };
+		route_enter();
 		hooks_run(HOOK_SESSION_OPENED, &a);
+		route_leave();
 	}
 }
 
@@ -211,6 +217,20 @@ static void closed(unsigned w, const struct ring_rec *rec)
 		route_session_gone(m->jid, m->conn);
 }
 
+static void preauth(unsigned w, const struct ring_rec *rec)
+{
+	const struct msg_preauth *m = rec->data;
+	struct stz s;
+	if (rec->len < sizeof(*m) ||
+	    stz_view(&s, (const char *)rec->data + sizeof(*m), rec->len - sizeof(*m)) != XS_OK ||
+	    conn_id_worker(m->conn) != w || s.h->conn != m->conn || m->host >= R.cfg->nhosts ||
+	    s.h->kind != STZ_IQ || s.h->from.len != 0) {
+		log_error("up ring %u: bad pre-authentication record", w);
+		return;
+	}
+	route_preauth(&s, R.cfg->hosts[m->host], &m->ip);
+}
+
 static void handle_up(unsigned w, const struct ring_rec *rec)
 {
 	switch (rec->type) {
@@ -220,14 +240,16 @@ static void handle_up(unsigned w, const struct ring_rec *rec)
 			log_error("up ring %u: bad stanza record (%u bytes)", w, rec->len);
 			return;
 		}
-		if (hooks_any(HOOK_USER_SEND_PACKET)) {
-			struct hook_args a = { .stz = &s, .jid = stz_from(&s) };
-			if (hooks_run(HOOK_USER_SEND_PACKET, &a) == XS_DROP)
-				return;
-		}
-		route_stanza(&s);
+		route_enter();
+		struct hook_args a = { .stz = &s, .jid = stz_from(&s) };
+		if (!hooks_any(HOOK_USER_SEND_PACKET) || hooks_run(HOOK_USER_SEND_PACKET, &a) != XS_DROP)
+			route_stanza(&s);
+		route_leave();
 		break;
 	}
+	case MSG_UP_PREAUTH:
+		preauth(w, rec);
+		break;
 	case MSG_UP_BIND:
 		bind_session(w, rec);
 		break;
@@ -305,7 +327,7 @@ static void worker_died(unsigned w, unsigned gen)
 	log_info("worker %u (generation %u) died: %zu session(s) removed", w, gen, g.n);
 	free(g.jids);
 	free(g.conns);
-	db_reader_check(router_data_db());
+	data_reader_check();
 	sess_commit();
 }
 
@@ -368,6 +390,12 @@ void router_unwatch(int fd)
 
 /* ------------------------------------------------------------ main loop */
 
+static void end_batch(void)
+{
+	sess_commit();
+	data_commit();
+}
+
 static int setup(const struct router_args *a)
 {
 	R.a = a;
@@ -410,8 +438,9 @@ static int setup(const struct router_args *a)
 	R.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (R.sigfd == -1 || router_watch(R.sigfd, &tag_sig, EPOLLIN) != XS_OK)
 		return XS_ERROR;
-	if (sess_open(a->cfg) != XS_OK)
+	if (sess_open(a->cfg) != XS_OK || data_open(a->cfg) != XS_OK)
 		return XS_ERROR;
+	R.started = (int64_t)time(NULL);
 	if (plugins_load(a->cfg) != XS_OK)
 		return XS_ERROR;
 	return XS_OK;
@@ -422,6 +451,8 @@ static void teardown(void)
 	plugins_stop();
 	sess_commit();
 	sess_close();
+	data_commit();
+	data_close();
 	for (unsigned w = 0; w < R.n; w++)
 		drop_pending(w);
 	free(R.up);
@@ -452,8 +483,9 @@ int router_main(const struct router_args *a)
 		unsigned done = 0;
 		for (unsigned w = 0; w < R.n; w++)
 			done += drain_up(w, UP_BATCH);
-		/* One commit for the whole batch: the session table's group commit. */
-		sess_commit();
+		/* One commit for the whole batch: the group commit of the session
+		 * table and of the data env (then what waited for it goes out). */
+		end_batch();
 		pending = flush_pending() || pending;
 		wake_workers();
 
@@ -493,14 +525,17 @@ int router_main(const struct router_args *a)
 				ctl_event(evs[i].data.ptr, evs[i].events);
 			}
 		}
-		sess_commit();
+		end_batch();
+		flush_pending();
 		wake_workers();
 	}
 	/* What the workers said before they stopped still counts. */
 	for (unsigned w = 0; w < R.n; w++)
 		while (drain_up(w, UP_BATCH) > 0)
 			;
-	sess_commit();
+	end_batch();
+	flush_pending();
+	wake_workers();
 	teardown();
 	return 0;
 }

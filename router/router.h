@@ -45,28 +45,72 @@ int sess_get(const char *full, struct sess_rec *out);
 int sess_set_presence(const char *full, bool available, int32_t priority);
 /* The session's last available presence (stored encoded; XS_PASS: none).
  * The view stays valid until the next sess_presence_get. */
+int sess_set_flags(const char *full, uint8_t set, uint8_t clear);
 int sess_presence_put(const char *full, const struct stz *s);
 int sess_presence_get(const char *full, struct stz *out);
 int sess_presence_del(const char *full);
 int sess_foreach(const char *bare, sess_visit_fn *fn, void *arg);
 /* Visits every session (ctl `sessions`, dropping a dead worker's). */
 int sess_foreach_all(sess_visit_fn *fn, void *arg);
-/* Data env for the users table (ctl commands). */
+
+/* ---- data.c: the durable data env, one write transaction a batch. */
+
+int data_open(const struct cfg *cfg);
+void data_close(void);
 struct db *router_data_db(void);
+/* The batch transaction (begun lazily); NULL on failure (logged). */
+MDB_txn *data_txn(void);
+/* A child of the batch transaction (one at a time); XS_OK or XS_ERROR. */
+int data_begin(MDB_txn **child);
+/* Commits the child into the batch (ok) or aborts it.  XS_OK when committed. */
+int data_end(MDB_txn *child, bool ok);
+/* For reads: the open child, else the batch transaction. */
+MDB_txn *data_read(void);
+/* A child committed since the last data_commit: deliveries must wait for it. */
+bool data_dirty(void);
+/* Ends the batch: commits (fsync) when something was written.  XS_OK/XS_ERROR. */
+int data_commit(void);
+void data_reader_check(void);
+/* Opens (creating) a named table, outside any batch (module init).  XS_OK/XS_ERROR. */
+int data_table(const char *name, unsigned flags, MDB_dbi *out);
 
 /* ---- route.c */
 
-/* Routes a stanza that entered the router (from a user, or made here). */
+/* Routes a stanza that entered the router (from a user, or made here).
+ * Called while another stanza is being routed (from a hook or a handler),
+ * the stanza is copied and queued: it is routed after the current one, so
+ * module code is never re-entered. */
 void route_stanza(const struct stz *s);
 /* Encodes and routes a stanza built by the router or a module. */
 int route_built(struct stz_builder *b);
-/* Sends a stanza to connections (grouped per worker). */
+/* Sends a stanza to connections (grouped per worker); queued behind routed
+ * stanzas in the same way. */
 void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s);
-/* Bounces an error for s (when RFC 6120 allows one). */
+/* Ends a connection with a stream error, after what is queued for it. */
+void route_kick(uint64_t conn, uint32_t reason);
+/* A stanza from a connection that has not authenticated (jabber:iq:register). */
+void route_preauth(const struct stz *s, const char *host, const struct msg_ip *ip);
+/* Bounces an error for s (when RFC 6120 allows one); to the connection when
+ * s came from one that has not authenticated. */
 void route_error(const struct stz *s, const char *condition);
+/* The same with another type (NULL: usual), an application condition and a
+ * text (NULL: none).  XS_OK, XS_PASS (no error allowed), XS_ERROR. */
+int route_error_ext(const struct stz *s, const char *condition, const char *type,
+                    const char *app, const char *app_ns, const char *text);
+/* Routes a built stanza, or hands it to preauth_conn when that is not 0. */
+int route_send(struct stz_builder *b, uint64_t preauth_conn);
+/* Work done outside route_stanza that may run hooks (a stanza's user_send
+ * hooks, ctl commands) is bracketed by these: what hooks route meanwhile is
+ * queued and runs at route_leave. */
+void route_enter(void);
+void route_leave(void);
+/* An account was deleted: HOOK_USER_REMOVED. */
+void route_user_removed(const char *bare);
 /* A session ended (close, kick, worker death): table, hooks, presence. */
 void route_session_gone(const char *full, uint64_t conn);
 bool route_is_local(const char *domain, size_t len);
+/* Unix time the router started (mod_uptime). */
+int64_t router_started(void);
 
 /* ---- router.c: down rings */
 
@@ -86,8 +130,14 @@ int plugins_load(const struct cfg *cfg);
 void plugins_stop(void);
 int hooks_run(enum hook_id hook, struct hook_args *args);
 bool hooks_any(enum hook_id hook);
-/* XS_DONE when a handler answered, XS_PASS when none did. */
-int iq_dispatch(const struct stz *s, const char *host);
+/* XS_DONE when a handler answered, XS_PASS when none did.  preauth_conn and
+ * ip: a request from a connection that has not authenticated. */
+int iq_dispatch(const struct stz *s, const char *host, uint64_t preauth_conn,
+                const struct msg_ip *ip);
+/* Service domains (mod_domain_add): XS_DONE when the domain's handler took
+ * the stanza, XS_PASS when it declined, XS_ERROR when no such domain. */
+int domain_dispatch(const struct stz *s, const char *domain, size_t len);
+bool domain_exists(const char *domain, size_t len);
 
 /* ---- ctl.c: control-socket clients handed over by the master */
 

@@ -19,7 +19,6 @@
 
 static struct {
 	struct db db;
-	struct db data;
 	MDB_txn *txn;
 	char *pres_buf;          /* aligned copy of a stored presence */
 	size_t pres_cap;
@@ -27,11 +26,7 @@ static struct {
 
 int sess_open(const struct cfg *cfg)
 {
-	if (db_open_sessions(&T.db, cfg->run_dir, true) != XS_OK)
-		return XS_ERROR;
-	if (db_open_data(&T.data, cfg->data_dir, true) != XS_OK)
-		return XS_ERROR;
-	return XS_OK;
+	return db_open_sessions(&T.db, cfg->run_dir, true);
 }
 
 void sess_close(void)
@@ -40,15 +35,9 @@ void sess_close(void)
 		mdb_txn_abort(T.txn);
 	T.txn = NULL;
 	db_close(&T.db);
-	db_close(&T.data);
 	free(T.pres_buf);
 	T.pres_buf = NULL;
 	T.pres_cap = 0;
-}
-
-struct db *router_data_db(void)
-{
-	return &T.data;
 }
 
 static MDB_txn *txn(void)
@@ -169,6 +158,19 @@ int sess_set_presence(const char *full, bool available, int32_t priority)
 		return rc;
 	r.available = available;
 	r.priority = priority;
+	return put(full, &r);
+}
+
+int sess_set_flags(const char *full, uint8_t set, uint8_t clear)
+{
+	struct sess_rec r;
+	int rc = sess_get(full, &r);
+	if (rc != XS_OK)
+		return rc;
+	uint8_t f = (uint8_t)((r.flags | set) & ~clear);
+	if (f == r.flags)
+		return XS_OK;
+	r.flags = f;
 	return put(full, &r);
 }
 

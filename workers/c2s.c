@@ -124,6 +124,22 @@ static bool tls_required(const struct conn *c)
 	return !c->secure && c->lst->starttls == CFG_STARTTLS_REQUIRED;
 }
 
+static bool module_loaded(const char *name)
+{
+	for (size_t i = 0; i < W.cfg->nmodules; i++)
+		if (strcmp(W.cfg->modules[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* In-band registration (XEP-0077) before authentication: the register
+ * module is loaded, the host allows it, and TLS is done where required. */
+static bool register_offered(const struct conn *c)
+{
+	return !tls_required(c) && module_loaded("register") &&
+	       cfg_registration_open(W.cfg, c->host);
+}
+
 static void send_features(struct conn *c)
 {
 	conn_writez(c, "<stream:features>");
@@ -135,9 +151,15 @@ static void send_features(struct conn *c)
 		/* With TLS mandatory, authentication is offered only inside it. */
 		if (!tls_required(c))
 			sasl_features(c);
+		if (register_offered(c))
+			conn_writez(c, "<register xmlns='http://jabber.org/features/iq-register'/>");
 	} else {
 		conn_writez(c, "<bind xmlns='" NS_BIND "'/>"
 		               "<session xmlns='" NS_SESSION "'><optional/></session>");
+		/* RFC 6121 §2.6 roster versioning and §3.4 pre-approval. */
+		if (module_loaded("roster"))
+			conn_writez(c, "<ver xmlns='urn:xmpp:features:rosterver'/>"
+			               "<sub xmlns='urn:xmpp:features:pre-approval'/>");
 	}
 	conn_writez(c, "</stream:features>");
 }
@@ -328,6 +350,12 @@ void c2s_kick(struct conn *c, uint32_t reason)
 	case KICK_SHUTDOWN:
 		c2s_stream_error(c, "system-shutdown", NULL);
 		break;
+	case KICK_REMOVED:
+		c2s_stream_error(c, "not-authorized", "Account removed");
+		break;
+	case KICK_ADMIN:
+		c2s_stream_error(c, "policy-violation", "Ended by an administrator");
+		break;
 	default:
 		c2s_stream_error(c, "policy-violation", NULL);
 		break;
@@ -351,8 +379,58 @@ static void starttls(struct conn *c)
 	xmlstream_restart(c->xs);
 }
 
+#define NS_REGISTER  "jabber:iq:register"
+#define PREAUTH_MAX  16 /* IQs one connection may send before authenticating */
+
+/* An IQ before authentication: only in-band registration, handed to the
+ * router (the register module) by connection; its answer comes back on the
+ * down ring like a delivery. */
+static void preauth_iq(struct conn *c, const struct stz *s, bool to_bad)
+{
+	/* Anything but registration waits for authentication (RFC 6120 §6). */
+	if (strcmp(stz_str(s, s->h->payload_ns), NS_REGISTER) != 0) {
+		c2s_stream_error(c, "not-authorized", NULL);
+		return;
+	}
+	if (++c->preauth_iqs > PREAUTH_MAX) {
+		c2s_stream_error(c, "policy-violation", "too many requests before authentication");
+		return;
+	}
+	uint8_t t = s->h->type;
+	if (t == STZ_T_RESULT || t == STZ_T_ERROR)
+		return;
+	unsigned nchild = 0;
+	for (uint32_t n = stz_first_child(s, 0); n; n = stz_next_sibling(s, 0, n))
+		nchild += !s->nodes[n].is_text;
+	if ((t != STZ_T_GET && t != STZ_T_SET) || s->h->id.len == 0 || nchild != 1 ||
+	    s->h->from.len != 0 || to_bad ||
+	    (stz_has_to(s) && strcmp(stz_to(s), c->host) != 0)) {
+		reply_error(c, s, "bad-request");
+		return;
+	}
+	if (!module_loaded("register")) {
+		reply_error(c, s, "service-unavailable");
+		return;
+	}
+	size_t hidx = 0;
+	while (hidx < W.cfg->nhosts && W.cfg->hosts[hidx] != c->host)
+		hidx++;
+	struct msg_preauth m = { .conn = c->id, .ip = c->ip, .host = (uint8_t)hidx };
+	size_t len = sizeof(m) + s->h->size;
+	char *rec = hidx < W.cfg->nhosts && hidx < 256 ? malloc(len) : NULL;
+	if (rec == NULL) {
+		reply_error(c, s, "internal-server-error");
+		return;
+	}
+	memcpy(rec, &m, sizeof(m));
+	memcpy(rec + sizeof(m), s->h, s->h->size);
+	if (worker_up(MSG_UP_PREAUTH, rec, (uint32_t)len) != XS_OK)
+		reply_error(c, s, "internal-server-error");
+	free(rec);
+}
+
 /* Before a session: TLS, SASL, then binding and the legacy session IQ. */
-static void pre_session(struct conn *c, const struct stz *s)
+static void pre_session(struct conn *c, const struct stz *s, bool to_bad)
 {
 	if (c->state == C2S_AUTH) {
 		const char *ns = stz_str(s, s->nodes[0].ns);
@@ -362,6 +440,10 @@ static void pre_session(struct conn *c, const struct stz *s)
 		}
 		if (tls_required(c)) {
 			c2s_stream_error(c, "policy-violation", "STARTTLS is required");
+			return;
+		}
+		if (s->h->kind == STZ_IQ && strcmp(ns, STZ_NS_CLIENT) == 0) {
+			preauth_iq(c, s, to_bad);
 			return;
 		}
 		if (strcmp(ns, NS_SASL) != 0) {
@@ -509,5 +591,5 @@ static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
 	else if (c->state == C2S_BINDING && strcmp(stz_str(&s, s.nodes[0].ns), STZ_NS_CLIENT) == 0)
 		hold(c, &s, to_bad);
 	else
-		pre_session(c, &s);
+		pre_session(c, &s, to_bad);
 }

@@ -40,6 +40,7 @@ struct conn {
 	bool secure;             /* TLS established */
 	bool hs_want_write;      /* the handshake waits for writability */
 	uint8_t auth_failures;
+	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
 	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */

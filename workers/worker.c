@@ -445,7 +445,8 @@ static void deliver(const struct ring_rec *rec)
 	}
 	for (uint32_t i = 0; i < d->nconns; i++) {
 		struct conn *c = conn_lookup(d->conns[i]);
-		if (c && c->state == C2S_BOUND)
+		/* Besides sessions: the answers to pre-authentication requests. */
+		if (c && (c->state == C2S_BOUND || (c->state == C2S_AUTH && c->preauth_iqs > 0)))
 			conn_write_stz(c, &s);
 	}
 }

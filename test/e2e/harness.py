@@ -129,11 +129,17 @@ class Server:
     # Every test client comes from 127.0.0.1: the per-address limits and the
     # shaper are off unless a test is about them.
     NO_LIMITS = ('max_connections_per_ip: 0, connection_rate_per_ip: 0, '
-                 'shaper_bytes_per_second: 0')
+                 'shaper_bytes_per_second: 0, registration_rate_per_ip: 0')
+    # Every module of the tree (modules/*.c), loaded by every test unless it says otherwise.
+    ALL_MODULES = '{%s}' % ', '.join(
+        '%s: {}' % f[:-2] for f in sorted(os.listdir(os.path.join(REPO, 'modules')))
+        if f.endswith('.c'))
 
     def __init__(self, name, hosts=('localhost',), workers=WORKERS, listener=PLAIN_LISTENER,
-                 extra_listeners=(), extra_config='', certfiles=None, limits=NO_LIMITS):
+                 extra_listeners=(), extra_config='', certfiles=None, limits=NO_LIMITS,
+                 modules=ALL_MODULES):
         self.name = name
+        self.modules = modules
         self.hosts = list(hosts)
         self.workers = workers
         self.listener = listener
@@ -174,10 +180,11 @@ class Server:
                 'run_dir: %s\n'
                 'certfiles: [%s]\n'
                 'listen:\n%s'
-                'modules: {ping: {}, disco: {}}\n'
+                'modules: %s\n'
                 'limits: {%s}\n%s'
                 % (', '.join(self.hosts), self.workers, self.data_dir, self.run_dir,
-                   ', '.join(self.certfiles), listeners, self.limits, self.extra_config))
+                   ', '.join(self.certfiles), listeners, self.modules, self.limits,
+                   self.extra_config))
 
     def start(self):
         last = None
@@ -395,9 +402,11 @@ async def eventually(probe, timeout, interval=0.05):
 class Client:
     """A slixmpp ClientXMPP with queues for what the tests look at."""
 
-    def __init__(self, env, jid, password, mech=None):
+    def __init__(self, env, jid, password, mech=None, plugins=()):
         self.env = env
         x = slixmpp.ClientXMPP(jid, password, sasl_mech=mech)
+        for p in plugins:
+            x.register_plugin(p)
         x['feature_mechanisms'].unencrypted_plain = True
         x['feature_mechanisms'].unencrypted_scram = True
         x.enable_plaintext = True
@@ -549,16 +558,18 @@ class Env:
     def password(self, user):
         return 'pw-' + user
 
-    def client(self, jid, password=None, mech=None):
+    def client(self, jid, password=None, mech=None, plugins=()):
         user = jid.split('@')[0].lower()
-        c = Client(self, jid, password if password is not None else self.password(user), mech)
+        c = Client(self, jid, password if password is not None else self.password(user), mech,
+                   plugins)
         self.clients.append(c)
         return c
 
     async def login(self, jid, password=None, mech=None, presence=True, expect_ok=True,
-                    timeout=LOGIN_TIMEOUT):
-        """Connect and wait for session_start (then presence and its echo) or failed_auth."""
-        c = self.client(jid, password, mech)
+                    timeout=LOGIN_TIMEOUT, plugins=()):
+        """Connect and wait for session_start (then presence and its echo) or failed_auth.
+        plugins: slixmpp plugins to register (e.g. 'xep_0280') before connecting."""
+        c = self.client(jid, password, mech, plugins)
         c.x.connect(('127.0.0.1', self.srv.port), use_ssl=False, force_starttls=False,
                     disable_starttls=True)
         try:

@@ -15,19 +15,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-import test_ctl  # noqa: E402,F401
-import test_login  # noqa: E402,F401
-import test_services  # noqa: E402,F401
-import test_routing  # noqa: E402,F401
-import test_chat  # noqa: E402,F401
-import test_raw  # noqa: E402,F401
-import test_conflict  # noqa: E402,F401
-import test_limits  # noqa: E402,F401
-import test_tls_load  # noqa: E402,F401
-import test_tls  # noqa: E402,F401
-import test_crash  # noqa: E402,F401
-import test_lifecycle  # noqa: E402,F401
-import test_config  # noqa: E402,F401
+
+# Every test_*.py next to this file registers its tests on import.
+for _name in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
+    if _name.startswith('test_') and _name.endswith('.py'):
+        __import__(_name[:-3])
 
 if __name__ == '__main__':
     sys.exit(harness.main(sys.argv[1:]))
