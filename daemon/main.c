@@ -1,24 +1,30 @@
 /* main.c — xmppd command line: `xmppd -c FILE` runs the server in the
- * foreground, `xmppd -t -c FILE` checks a configuration and exits 0 or 1. */
+ * foreground, `xmppd -d -c FILE` in the background (exiting 0 once it
+ * serves, 1 if it could not start), `xmppd -t -c FILE` checks a
+ * configuration and exits 0 or 1. */
 #include "daemon/master.h"
 #include "lib/log.h"
 #include "lib/xs.h"
 #include "workers/tls.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: xmppd [-t] -c FILE\n"
-	           "  -c FILE  configuration file (YAML)\n"
-	           "  -t       check the configuration and exit (0: valid, 1: not)\n"
-	           "  -h       this help\n");
+	fprintf(f, "usage: xmppd [-t] [-d] [-p PIDFILE] -c FILE\n"
+	           "  -c FILE     configuration file (YAML)\n"
+	           "  -d          run in the background (daemon); exit 0 once serving\n"
+	           "  -p PIDFILE  write the master's pid there (overrides 'pidfile')\n"
+	           "  -t          check the configuration and exit (0: valid, 1: not)\n"
+	           "  -h          this help\n");
 }
 
 static void print_error(void *arg, const char *line)
@@ -45,15 +51,69 @@ static int sane_stdio(void)
 	return XS_OK;
 }
 
+/* Detaches from the terminal: fork, setsid, fork; the first process waits
+ * for the daemon's readiness byte and exits with its verdict.  Returns the
+ * write end of that pipe in the daemon (-1 on failure). */
+static int daemonize(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		perror("xmppd: pipe");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == -1) {
+		perror("xmppd: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		char c = '0';
+		ssize_t n;
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		if (n != 1 || c != '1') {
+			fprintf(stderr, "xmppd: the server did not start (see its log)\n");
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[0]);
+	if (setsid() == -1)
+		_exit(1);
+	pid = fork();
+	if (pid == -1)
+		_exit(1);
+	if (pid > 0)
+		_exit(0); /* the daemon is no session leader: no terminal comes back */
+	umask(027);
+	int null = open("/dev/null", O_RDWR);
+	if (null == -1)
+		_exit(1);
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+	return p[1];
+}
+
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
-	bool check = false;
+	const char *path = NULL, *pidfile = NULL;
+	bool check = false, background = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "c:th")) != -1) {
+	while ((opt = getopt(argc, argv, "c:dp:th")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'd':
+			background = true;
+			break;
+		case 'p':
+			pidfile = optarg;
 			break;
 		case 't':
 			check = true;
@@ -92,8 +152,28 @@ int main(int argc, char **argv)
 		cfg_free(&cfg);
 		return 0;
 	}
+	if (pidfile) {
+		free(cfg.pidfile);
+		cfg.pidfile = strdup(pidfile);
+	}
 	log_set_level(cfg.loglevel);
-	int rc = master_run(&cfg);
+	enum log_target target = cfg.log_target;
+	if (background && target == LOG_TO_STDERR) {
+		fprintf(stderr, "xmppd: running in the background with log: stderr; logging to "
+		                "syslog instead\n");
+		target = LOG_TO_SYSLOG;
+	}
+	if (log_open(target, cfg.log_file) != XS_OK) {
+		fprintf(stderr, "xmppd: log file %s: %s\n", cfg.log_file, strerror(errno));
+		cfg_free(&cfg);
+		return 1;
+	}
+	int ready = -1;
+	if (background && (ready = daemonize()) == -1) {
+		cfg_free(&cfg);
+		return 1;
+	}
+	int rc = master_run(&cfg, ready);
 	cfg_free(&cfg);
 	return rc;
 }

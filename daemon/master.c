@@ -23,7 +23,9 @@
 #include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -71,6 +73,7 @@ static struct {
 	int *up_efd, *down_efd;
 	pid_t self;
 	bool stopping;
+	bool pidfile_written;
 	uint8_t secret[32];   /* behind fake SCRAM salts: stable across restarts */
 	uint8_t ticket_key[TLS_TICKET_KEY_LEN]; /* one for all workers: resumption anywhere */
 } M;
@@ -198,9 +201,13 @@ static void child_setup(const char *role, int keep_sock)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != M.self)
 		_exit(0); /* the master died before we got here */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* SIGUSR1 and SIGHUP stay blocked: a child takes SIGUSR1 through its
+	 * signalfd once set up, and leaves SIGHUP (reload) to the master. */
+	sigset_t keep;
+	sigemptyset(&keep);
+	sigaddset(&keep, SIGUSR1);
+	sigaddset(&keep, SIGHUP);
+	sigprocmask(SIG_SETMASK, &keep, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_set_role(role);
 	close(M.epfd);
@@ -542,6 +549,25 @@ static int setup_signals(void)
 	return watch(M.sigfd, &tag_signal);
 }
 
+/* SIGUSR1 (logrotate): every process opens the log file again. */
+static void reopen_logs(void)
+{
+	if (log_get_target() != LOG_TO_FILE) {
+		log_info("SIGUSR1: logs do not go to a file; nothing to reopen");
+		return;
+	}
+	if (log_reopen() != XS_OK)
+		log_error("SIGUSR1: reopening %s: %s (still writing the old file)", M.cfg->log_file,
+		          strerror(errno));
+	else
+		log_info("SIGUSR1: log file reopened");
+	if (M.router.pid > 0)
+		kill(M.router.pid, SIGUSR1);
+	for (unsigned w = 0; w < M.cfg->workers; w++)
+		if (M.workers[w].pid > 0)
+			kill(M.workers[w].pid, SIGUSR1);
+}
+
 static void on_signals(void)
 {
 	struct signalfd_siginfo si;
@@ -559,7 +585,7 @@ static void on_signals(void)
 			log_warn("SIGHUP: configuration reload is not implemented yet; nothing changed");
 			break;
 		case SIGUSR1:
-			log_info("SIGUSR1: logs go to stderr; nothing to reopen");
+			reopen_logs();
 			break;
 		}
 	}
@@ -616,12 +642,78 @@ static void stop_children(void)
 	}
 }
 
+/* After the listeners are open (ports below 1024 need root): become the
+ * configured user and group for good, before any file is created. */
+static int drop_privileges(void)
+{
+	const struct cfg *cfg = M.cfg;
+	if (cfg->user == NULL && cfg->group == NULL)
+		return XS_OK;
+	if (geteuid() != 0) {
+		log_warn("user/group set but not started as root: staying uid %d", (int)geteuid());
+		return XS_OK;
+	}
+	struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+	struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
+	if ((cfg->user && pw == NULL) || (cfg->group && gr == NULL)) {
+		log_error("user %s / group %s not found", cfg->user ? cfg->user : "-",
+		          cfg->group ? cfg->group : "-");
+		return XS_ERROR;
+	}
+	gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
+	if (setgroups(0, NULL) == -1 || (pw && initgroups(pw->pw_name, gid) == -1) ||
+	    setgid(gid) == -1 || (pw && setuid(pw->pw_uid) == -1)) {
+		log_error("dropping privileges to %s:%s: %s", cfg->user ? cfg->user : "-",
+		          cfg->group ? cfg->group : "-", strerror(errno));
+		return XS_ERROR;
+	}
+	if (pw && setuid(0) != -1) { /* must be impossible now */
+		log_error("could regain root after dropping privileges");
+		return XS_ERROR;
+	}
+	log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
+	return XS_OK;
+}
+
+static int write_pidfile(void)
+{
+	const char *path = M.cfg->pidfile;
+	if (path == NULL)
+		return XS_OK;
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return XS_ERROR;
+	FILE *f = fopen(tmp, "we");
+	if (f == NULL || fprintf(f, "%d\n", (int)M.self) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) == -1) {
+		log_error("pidfile %s: %s", path, strerror(errno));
+		return XS_ERROR;
+	}
+	M.pidfile_written = true;
+	return XS_OK;
+}
+
 static int setup(struct cfg *cfg)
 {
 	M.cfg = cfg;
 	M.self = getpid();
 	M.ctl_fd = M.sigfd = -1;
 	M.router.sock = -1;
+	M.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (M.epfd == -1)
+		return XS_ERROR;
+	M.lst = calloc(cfg->nlisten, sizeof(*M.lst));
+	if (!M.lst)
+		return XS_ERROR;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (open_listener(&cfg->listen[i], (unsigned)i, &M.lst[i]) != XS_OK)
+			return XS_ERROR;
+		M.nlst++;
+		if (watch(M.lst[i].fd, &M.lst[i]) != XS_OK)
+			return XS_ERROR;
+	}
+	if (write_pidfile() != XS_OK || drop_privileges() != XS_OK)
+		return XS_ERROR;
 	if (check_modules() != XS_OK || prepare_databases() != XS_OK)
 		return XS_ERROR;
 	gnutls_datum_t tk;
@@ -632,24 +724,13 @@ static int setup(struct cfg *cfg)
 	memcpy(M.ticket_key, tk.data, TLS_TICKET_KEY_LEN);
 	gnutls_memset(tk.data, 0, tk.size);
 	gnutls_free(tk.data);
-	M.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (M.epfd == -1)
-		return XS_ERROR;
 	if (iplimit_init(cfg->workers) != XS_OK)
 		return XS_ERROR;
-	M.lst = calloc(cfg->nlisten, sizeof(*M.lst));
 	M.workers = calloc(cfg->workers, sizeof(*M.workers));
 	M.up_efd = calloc(cfg->workers, sizeof(int));
 	M.down_efd = calloc(cfg->workers, sizeof(int));
-	if (!M.lst || !M.workers || !M.up_efd || !M.down_efd)
+	if (!M.workers || !M.up_efd || !M.down_efd)
 		return XS_ERROR;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (open_listener(&cfg->listen[i], (unsigned)i, &M.lst[i]) != XS_OK)
-			return XS_ERROR;
-		M.nlst++;
-		if (watch(M.lst[i].fd, &M.lst[i]) != XS_OK)
-			return XS_ERROR;
-	}
 	char name[SHM_NAME_MAX];
 	shm_name_for(cfg->run_dir, name);
 	if (shm_create(&M.seg, name, cfg->workers, cfg->ring_size) != XS_OK)
@@ -707,18 +788,33 @@ static void teardown(void)
 		close(M.sigfd);
 	if (M.epfd != -1)
 		close(M.epfd);
+	if (M.pidfile_written && unlink(M.cfg->pidfile) == -1)
+		log_warn("pidfile %s: %s", M.cfg->pidfile, strerror(errno));
 }
 
-int master_run(struct cfg *cfg)
+static void tell_ready(int *fd, bool ok)
+{
+	if (*fd == -1)
+		return;
+	char c = ok ? '1' : '0';
+	ssize_t w = write(*fd, &c, 1);
+	(void)w; /* the waiting parent sees EOF instead */
+	close(*fd);
+	*fd = -1;
+}
+
+int master_run(struct cfg *cfg, int ready_fd)
 {
 	memset(&M, 0, sizeof(M));
 	M.epfd = -1;
 	if (setup(cfg) != XS_OK) {
 		log_error("xmppd did not start");
 		teardown();
+		tell_ready(&ready_fd, false);
 		return 1;
 	}
 	log_info("xmppd started: %u worker(s), %zu host(s)", cfg->workers, cfg->nhosts);
+	tell_ready(&ready_fd, true);
 	time_t last_sweep = 0;
 	while (!M.stopping) {
 		bool waiting = M.router.restart;

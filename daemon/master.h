@@ -5,8 +5,9 @@
 
 #include "lib/cfg.h"
 
-/* Runs the server in the foreground until SIGTERM/SIGINT; returns the exit
- * status (0 after a clean stop). */
-int master_run(struct cfg *cfg);
+/* Runs the server until SIGTERM/SIGINT; returns the exit status (0 after a
+ * clean stop).  ready_fd (-1: none) gets one byte once the server serves
+ * ('1') or failed to start ('0'), then is closed: `xmppd -d` waits on it. */
+int master_run(struct cfg *cfg, int ready_fd);
 
 #endif

@@ -13,7 +13,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -1209,6 +1211,46 @@ static void check_ctl(struct loader *L, struct cfg_node *n)
 	set_path(L, n, &L->c->control_socket);
 }
 static void check_modules_dir(struct loader *L, struct cfg_node *n) { set_path(L, n, &L->c->modules_dir); }
+static void check_pidfile(struct loader *L, struct cfg_node *n) { set_path(L, n, &L->c->pidfile); }
+
+static void check_log(struct loader *L, struct cfg_node *n)
+{
+	if (!want_scalar(L, n, n->key, "stderr, syslog or a file path"))
+		return;
+	if (strcmp(n->value, "stderr") == 0 || strcmp(n->value, "syslog") == 0) {
+		L->c->log_target = n->value[1] == 't' ? LOG_TO_STDERR : LOG_TO_SYSLOG;
+		return;
+	}
+	if (n->value[0] != '/' && n->value[0] != '.') {
+		l_err(L, n, n->key, "expected stderr, syslog or a path (starting with / or .), "
+		      "found '%.64s'", n->value);
+		return;
+	}
+	L->c->log_target = LOG_TO_FILE;
+	set_path(L, n, &L->c->log_file);
+}
+
+static void check_user(struct loader *L, struct cfg_node *n)
+{
+	if (!want_scalar(L, n, n->key, "a user name"))
+		return;
+	if (getpwnam(n->value) == NULL) {
+		l_err(L, n, n->key, "no such user '%.64s'", n->value);
+		return;
+	}
+	set_path(L, n, &L->c->user);
+}
+
+static void check_group(struct loader *L, struct cfg_node *n)
+{
+	if (!want_scalar(L, n, n->key, "a group name"))
+		return;
+	if (getgrnam(n->value) == NULL) {
+		l_err(L, n, n->key, "no such group '%.64s'", n->value);
+		return;
+	}
+	set_path(L, n, &L->c->group);
+}
 
 static const struct {
 	const char *name;
@@ -1231,6 +1273,10 @@ static const struct {
 	{ "host_config", check_host_config },
 	{ "limits", check_limits },
 	{ "registration", check_registration },
+	{ "log", check_log },
+	{ "pidfile", check_pidfile },
+	{ "user", check_user },
+	{ "group", check_group },
 };
 
 /* <directory of the running binary>/modules, so a build tree and an installed
@@ -1429,6 +1475,10 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->run_dir);
 	free(cfg->control_socket);
 	free(cfg->modules_dir);
+	free(cfg->log_file);
+	free(cfg->pidfile);
+	free(cfg->user);
+	free(cfg->group);
 	free(cfg->listen);
 	for (size_t i = 0; i < cfg->nmodules; i++) {
 		free(cfg->modules[i].name);

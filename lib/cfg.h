@@ -9,6 +9,10 @@
  * Recognised top-level keys (defaults in brackets):
  *   hosts: [list of domain names]          required, at least one
  *   loglevel: error|warning|info|debug    [info]
+ *   log: stderr | syslog | PATH            [stderr] where log lines go
+ *   pidfile: PATH                          [none] written by the master
+ *   user: NAME, group: NAME                [none] the master drops to them
+ *           after opening its listeners (root only)
  *   workers: N (1..SHM_MAX_WORKERS) | auto [auto = number of online CPUs]
  *   data_dir: path                         [./var/data]
  *   run_dir: path                          [./var/run]
@@ -114,6 +118,9 @@ struct cfg {
 	size_t ncertfiles;
 	char *tls_priority;
 	enum log_level loglevel;
+	enum log_target log_target;
+	char *log_file;        /* LOG_TO_FILE */
+	char *pidfile, *user, *group;  /* NULL: none */
 	unsigned workers;      /* resolved: auto became the CPU count */
 	char *data_dir, *run_dir, *control_socket, *modules_dir;
 	size_t max_stanza_size;

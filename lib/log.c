@@ -1,16 +1,82 @@
-/* log.c — leveled logging to stderr, one write(2) per line so lines of
- * different processes sharing the descriptor never interleave. */
+/* log.c — leveled logging to stderr, a file or syslog; one write(2) per line
+ * (O_APPEND for files) so lines of different processes never interleave. */
 #include "lib/log.h"
 #include "lib/xs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static enum log_level cur_level = LOG_LVL_INFO;
 static char cur_role[32] = "xmppd";
+static enum log_target cur_target = LOG_TO_STDERR;
+static int log_fd = STDERR_FILENO;
+static char *log_path;
+
+static int open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+int log_open(enum log_target target, const char *path)
+{
+	if (target == LOG_TO_FILE) {
+		char *p = strdup(path);
+		int fd = p ? open_file(path) : -1;
+		if (fd == -1) {
+			int e = p ? errno : ENOMEM;
+			free(p);
+			errno = e;
+			return XS_ERROR;
+		}
+		if (log_fd != STDERR_FILENO)
+			close(log_fd);
+		free(log_path);
+		log_path = p;
+		log_fd = fd;
+	} else {
+		if (log_fd != STDERR_FILENO)
+			close(log_fd);
+		log_fd = STDERR_FILENO;
+		free(log_path);
+		log_path = NULL;
+	}
+	if (target == LOG_TO_SYSLOG)
+		openlog("xmppd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (cur_target == LOG_TO_SYSLOG)
+		closelog();
+	cur_target = target;
+	return XS_OK;
+}
+
+int log_reopen(void)
+{
+	if (cur_target != LOG_TO_FILE)
+		return XS_OK;
+	int fd = open_file(log_path);
+	if (fd == -1)
+		return XS_ERROR;
+	/* dup2 swaps the file under the same descriptor number at once. */
+	if (dup2(fd, log_fd) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return XS_ERROR;
+	}
+	close(fd);
+	return XS_OK;
+}
+
+enum log_target log_get_target(void)
+{
+	return cur_target;
+}
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -43,6 +109,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level > cur_level)
 		return;
 	char line[2048];
+	if (cur_target == LOG_TO_SYSLOG) {
+		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+		int n = snprintf(line, sizeof(line), "%s: ", cur_role);
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		va_end(ap);
+		syslog(prio[(unsigned)level < 4 ? level : 3], "%s", line);
+		return;
+	}
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -59,6 +135,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';
-	ssize_t w = write(STDERR_FILENO, line, len);
+	ssize_t w = write(log_fd, line, len);
 	(void)w; /* nowhere left to report a failed log write */
 }

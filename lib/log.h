@@ -1,13 +1,25 @@
 /* log.h — leveled logging shared by every xmppd process.
  *
  * Each line carries a timestamp, the level, the process role ("master",
- * "router", "worker 1") and its pid.  Lines go to stderr (the foreground
- * console or whatever the master redirected it to).  log_set_level() and
- * log_set_role() are called once per process after fork. */
+ * "router", "worker 1") and its pid.  Lines go to stderr (the default), to a
+ * file (opened O_APPEND by the master before it forks, so every process
+ * writes whole lines to the same file) or to syslog (facility daemon, ident
+ * "xmppd", the level as the priority).  log_set_role() is called once per
+ * process after fork; the level can change at any time (reload, xmppctl). */
 #ifndef XMPPD_LOG_H
 #define XMPPD_LOG_H
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+enum log_target { LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_SYSLOG };
+
+/* Sends the lines to stderr, syslog or the file `path` (created 0640 when
+ * missing).  XS_OK, or XS_ERROR with errno set (nothing changed). */
+int log_open(enum log_target target, const char *path);
+/* Opens the log file again (after logrotate moved it; SIGUSR1).  Nothing to
+ * do for stderr and syslog.  XS_OK or XS_ERROR (the old file stays in use). */
+int log_reopen(void);
+enum log_target log_get_target(void);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

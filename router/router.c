@@ -390,6 +390,20 @@ void router_unwatch(int fd)
 
 /* ------------------------------------------------------------ main loop */
 
+static void on_signals(void)
+{
+	struct signalfd_siginfo si;
+	while (read(R.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			if (log_reopen() != XS_OK)
+				log_error("reopening the log file: %s", strerror(errno));
+		} else if (R.running) {
+			log_info("stopping");
+			R.running = false;
+		}
+	}
+}
+
 static void end_batch(void)
 {
 	sess_commit();
@@ -432,6 +446,7 @@ static int setup(const struct router_args *a)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1); /* reopen the log file */
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGINT);
@@ -519,8 +534,7 @@ int router_main(const struct router_args *a)
 			} else if (tag == TAG_MASTER) {
 				master_event();
 			} else if (tag == TAG_SIG) {
-				log_info("stopping");
-				R.running = false;
+				on_signals();
 			} else {
 				ctl_event(evs[i].data.ptr, evs[i].events);
 			}

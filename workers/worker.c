@@ -749,6 +749,7 @@ static int signals_fd(void)
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1); /* reopen the log file */
 	sigaddset(&set, SIGINT); /* a terminal's ^C is the master's to handle */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		return -1;
@@ -834,8 +835,15 @@ int worker_main(const struct worker_args *a)
 				drain_eventfd(a->down_efd);
 			} else if (tag == TAG_SIG) {
 				struct signalfd_siginfo si;
-				while (read(sigfd, &si, sizeof(si)) == sizeof(si))
-					;
+				bool stop = false;
+				while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo != SIGUSR1)
+						stop = true;
+					else if (log_reopen() != XS_OK)
+						log_error("reopening the log file: %s", strerror(errno));
+				}
+				if (!stop)
+					continue;
 				log_info("stopping: closing %" PRIu64 " connection(s)",
 				         atomic_load(&S.stats->connections));
 				shutdown_all();
