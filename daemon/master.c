@@ -63,7 +63,10 @@ struct child {
 };
 
 static struct {
-	struct cfg *cfg;
+	struct cfg *cfg;      /* the one in force (after a reload: a heap copy) */
+	struct cfg *first;    /* the one main() loaded and owns */
+	unsigned reload_acks; /* children that have not answered the last reload */
+	bool reload_for_router; /* the router asked (xmppctl reload): it gets the result */
 	struct shm_segment seg;
 	int epfd, sigfd, ctl_fd;
 	struct listener *lst;
@@ -497,12 +500,27 @@ static void accept_control(void)
 }
 
 /* What a worker reports: connections that ended, addresses to block. */
+static void reload_acked(const char *who, int32_t status);
+
 static void worker_reports(struct child *ch)
 {
 	for (;;) {
+		union {
+			struct msg_peer p;
+			struct msg_ctl c;
+			uint32_t type;
+		} u;
 		struct msg_peer m;
 		int fd;
-		ssize_t n = fdpass_recv(ch->sock, &m, sizeof(m), &fd);
+		ssize_t n = fdpass_recv(ch->sock, &u, sizeof(u), &fd);
+		if (n == sizeof(u.c) && u.type == MSG_SOCK_RELOAD_DONE) {
+			char who[32];
+			snprintf(who, sizeof(who), "worker %u", ch->index);
+			reload_acked(who, u.c.status);
+			continue;
+		}
+		if (n == sizeof(m))
+			memcpy(&m, &u.p, sizeof(m));
 		if (fd != -1)
 			close(fd);
 		if (n <= 0) {
@@ -523,6 +541,262 @@ static void worker_reports(struct child *ch)
 			iplimit_block(&m.ip, M.cfg->limits.auth_block_seconds);
 			log_warn("%s: too many failed authentications; blocked for %u s",
 			         iplimit_str(&m.ip, a, sizeof(a)), M.cfg->limits.auth_block_seconds);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ reload */
+
+static void send_ctl(int sock, uint32_t type, int32_t status, const char *text)
+{
+	if (sock == -1)
+		return;
+	struct msg_ctl m = { .type = type, .status = status };
+	snprintf(m.text, sizeof(m.text), "%s", text ? text : "");
+	if (send(sock, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+		log_error("sending a control message: %s", strerror(errno));
+}
+
+struct reload_errs {
+	char first[200];
+	unsigned n;
+};
+
+static void reload_err(void *arg, const char *line)
+{
+	struct reload_errs *e = arg;
+	log_error("reload: %s", line);
+	if (e->n++ == 0)
+		snprintf(e->first, sizeof(e->first), "%s", line);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Settings only a restart applies: each one that changed is logged. */
+static unsigned needs_restart(const struct cfg *o, const struct cfg *n)
+{
+	unsigned k = 0;
+	bool hosts = o->nhosts == n->nhosts;
+	for (size_t i = 0; hosts && i < o->nhosts; i++)
+		hosts = strcmp(o->hosts[i], n->hosts[i]) == 0;
+	bool mods = o->nmodules == n->nmodules;
+	for (size_t i = 0; mods && i < o->nmodules; i++)
+		mods = strcmp(o->modules[i].name, n->modules[i].name) == 0;
+	const struct {
+		const char *key;
+		bool same;
+	} keys[] = {
+		{ "hosts", hosts },
+		{ "modules (the list; options reload live)", mods },
+		{ "workers", o->workers == n->workers },
+		{ "data_dir", same_str(o->data_dir, n->data_dir) },
+		{ "run_dir", same_str(o->run_dir, n->run_dir) },
+		{ "control_socket", same_str(o->control_socket, n->control_socket) },
+		{ "modules_dir", same_str(o->modules_dir, n->modules_dir) },
+		{ "ring_size", o->ring_size == n->ring_size },
+		{ "max_stanza_size", o->max_stanza_size == n->max_stanza_size },
+		{ "user", same_str(o->user, n->user) },
+		{ "group", same_str(o->group, n->group) },
+		{ "pidfile", same_str(o->pidfile, n->pidfile) },
+	};
+	for (size_t i = 0; i < XS_ARRAY_LEN(keys); i++) {
+		if (keys[i].same)
+			continue;
+		log_warn("reload: '%s' changed: needs a restart (not applied)", keys[i].key);
+		k++;
+	}
+	return k;
+}
+
+/* A listener of the new config: the open one with the same address and
+ * port is kept (a new index), others are opened; the rest are closed. */
+static int reload_listeners(const struct cfg *n, struct listener **out, size_t *nout)
+{
+	struct listener *nl = calloc(n->nlisten ? n->nlisten : 1, sizeof(*nl));
+	bool *kept = calloc(M.nlst ? M.nlst : 1, sizeof(bool));
+	if (nl == NULL || kept == NULL) {
+		free(nl);
+		free(kept);
+		return XS_ERROR;
+	}
+	for (size_t i = 0; i < n->nlisten; i++) {
+		const struct cfg_listen *l = &n->listen[i];
+		size_t j = 0;
+		for (; j < M.nlst; j++) {
+			const struct cfg_listen *ol = &M.cfg->listen[M.lst[j].index];
+			if (!kept[j] && ol->port == l->port && strcmp(ol->ip, l->ip) == 0)
+				break;
+		}
+		if (j < M.nlst) {
+			kept[j] = true;
+			nl[i] = (struct listener){ .tag = TAG_LISTEN, .fd = M.lst[j].fd, .index = (unsigned)i };
+			continue;
+		}
+		if (open_listener(l, (unsigned)i, &nl[i]) != XS_OK) {
+			for (size_t k = 0; k < i; k++) { /* undo: close only what was opened here */
+				bool old = false;
+				for (size_t j2 = 0; j2 < M.nlst; j2++)
+					old = old || M.lst[j2].fd == nl[k].fd;
+				if (!old)
+					close(nl[k].fd);
+			}
+			free(nl);
+			free(kept);
+			return XS_ERROR;
+		}
+	}
+	for (size_t j = 0; j < M.nlst; j++) {
+		if (kept[j]) {
+			epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.lst[j].fd, NULL);
+			continue;
+		}
+		const struct cfg_listen *ol = &M.cfg->listen[M.lst[j].index];
+		log_info("reload: no longer listening on %s port %u", ol->ip, ol->port);
+		epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.lst[j].fd, NULL);
+		close(M.lst[j].fd);
+	}
+	free(kept);
+	*out = nl;
+	*nout = n->nlisten;
+	return XS_OK;
+}
+
+/* SIGHUP or `xmppctl reload`: a file that does not validate changes
+ * nothing; otherwise what can change live does, in the master and (through
+ * MSG_SOCK_RELOAD, acknowledged) in every child, and the rest is logged as
+ * needing a restart.  Writes a one-line summary to msg. */
+static int reload(char *msg, size_t cap)
+{
+	struct cfg *n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		snprintf(msg, cap, "out of memory");
+		return XS_ERROR;
+	}
+	struct reload_errs e = { .n = 0 };
+	log_info("reload: reading %s", M.cfg->path);
+	if (cfg_load(M.cfg->path, n, reload_err, &e) != XS_OK) {
+		free(n);
+		log_error("reload: %s is not valid (%u error(s)); nothing changed", M.cfg->path, e.n);
+		snprintf(msg, cap, "configuration not valid, nothing changed: %.150s", e.first);
+		return XS_ERROR;
+	}
+	char err[512];
+	if (tls_check_config(n, err, sizeof(err)) != XS_OK) {
+		log_error("reload: %s; nothing changed", err);
+		snprintf(msg, cap, "configuration not valid, nothing changed: %.150s", err);
+		cfg_free(n);
+		free(n);
+		return XS_ERROR;
+	}
+	/* What cannot change live keeps its old value in the new config. */
+	unsigned restart = needs_restart(M.cfg, n);
+	struct listener *nl;
+	size_t nnl;
+	if (reload_listeners(n, &nl, &nnl) != XS_OK) {
+		log_error("reload: a new listener could not be opened; nothing changed");
+		snprintf(msg, cap, "a new listener could not be opened, nothing changed");
+		cfg_free(n);
+		free(n);
+		return XS_ERROR;
+	}
+	if (n->log_target != M.cfg->log_target || !same_str(n->log_file, M.cfg->log_file)) {
+		if (log_open(n->log_target, n->log_file) != XS_OK)
+			log_error("reload: log %s: %s; logging stays where it was",
+			          n->log_file ? n->log_file : "", strerror(errno));
+		else
+			log_info("reload: log now goes to %s", n->log_target == LOG_TO_FILE ? n->log_file
+			         : n->log_target == LOG_TO_SYSLOG ? "syslog" : "stderr");
+	}
+	if (n->loglevel != M.cfg->loglevel) {
+		log_info("reload: loglevel %s -> %s", log_level_name(M.cfg->loglevel),
+		         log_level_name(n->loglevel));
+		log_set_level(n->loglevel);
+	}
+	if (memcmp(&n->limits, &M.cfg->limits, sizeof(n->limits)) != 0)
+		log_info("reload: limits changed (applied)");
+	/* Keep the settings that need a restart as they are running. */
+	n->workers = M.cfg->workers;
+	n->ring_size = M.cfg->ring_size;
+	n->max_stanza_size = M.cfg->max_stanza_size;
+	free(M.lst);
+	M.lst = nl;
+	M.nlst = nnl;
+	for (size_t i = 0; i < M.nlst; i++)
+		if (watch(M.lst[i].fd, &M.lst[i]) != XS_OK)
+			log_error("reload: cannot watch listener %zu", i);
+	if (M.cfg != M.first)
+		cfg_retire(M.cfg);
+	M.cfg = n;
+	/* Children re-read the same file and apply their part; they answer. */
+	M.reload_acks = 0;
+	if (M.router.pid > 0 && M.router.sock != -1) {
+		send_ctl(M.router.sock, MSG_SOCK_RELOAD, 0, NULL);
+		M.reload_acks++;
+	}
+	for (unsigned w = 0; w < M.cfg->workers; w++) {
+		if (M.workers[w].pid > 0 && M.workers[w].sock != -1) {
+			send_ctl(M.workers[w].sock, MSG_SOCK_RELOAD, 0, NULL);
+			M.reload_acks++;
+		}
+	}
+	snprintf(msg, cap, "configuration reloaded%s", restart ? "; some settings need a restart "
+	         "(see the log)" : "");
+	log_info("reload: applied in the master; waiting for %u child(ren)", M.reload_acks);
+	return XS_OK;
+}
+
+static void reload_acked(const char *who, int32_t status)
+{
+	if (status != XS_OK)
+		log_error("reload: %s could not apply the new configuration (see its log)", who);
+	if (M.reload_acks > 0 && --M.reload_acks == 0)
+		log_info("reload: done: every process runs the new configuration");
+}
+
+/* `xmppctl loglevel`: the router asked; every process changes level. */
+static void set_loglevel(int32_t level)
+{
+	if (level < LOG_LVL_ERROR || level > LOG_LVL_DEBUG)
+		return;
+	log_set_level((enum log_level)level);
+	log_info("log level is now %s", log_level_name((enum log_level)level));
+	send_ctl(M.router.sock, MSG_SOCK_LOGLEVEL, level, NULL);
+	for (unsigned w = 0; w < M.cfg->workers; w++)
+		send_ctl(M.workers[w].sock, MSG_SOCK_LOGLEVEL, level, NULL);
+}
+
+/* What the router says: reload and loglevel requests, reload answers. */
+static void router_messages(void)
+{
+	for (;;) {
+		struct msg_ctl m;
+		int fd;
+		ssize_t n = fdpass_recv(M.router.sock, &m, sizeof(m), &fd);
+		if (fd != -1)
+			close(fd);
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EPROTO))
+				epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.router.sock, NULL); /* it is going */
+			if (n == -1 && errno == EPROTO)
+				continue;
+			return;
+		}
+		if (n != sizeof(m)) {
+			log_error("router: message of %zd bytes", n);
+			continue;
+		}
+		m.text[sizeof(m.text) - 1] = '\0';
+		if (m.type == MSG_SOCK_RELOAD_REQ) {
+			char res[240];
+			int rc = reload(res, sizeof(res));
+			send_ctl(M.router.sock, MSG_SOCK_RELOAD_RESULT, rc, res);
+		} else if (m.type == MSG_SOCK_RELOAD_DONE) {
+			reload_acked("the router", m.status);
+		} else if (m.type == MSG_SOCK_LOGLEVEL) {
+			set_loglevel(m.status);
 		}
 	}
 }
@@ -581,9 +855,11 @@ static void on_signals(void)
 			log_info("%s: stopping", strsignal((int)si.ssi_signo));
 			M.stopping = true;
 			break;
-		case SIGHUP:
-			log_warn("SIGHUP: configuration reload is not implemented yet; nothing changed");
+		case SIGHUP: {
+			char res[240];
+			reload(res, sizeof(res));
 			break;
+		}
 		case SIGUSR1:
 			reopen_logs();
 			break;
@@ -807,6 +1083,7 @@ int master_run(struct cfg *cfg, int ready_fd)
 {
 	memset(&M, 0, sizeof(M));
 	M.epfd = -1;
+	M.first = cfg;
 	if (setup(cfg) != XS_OK) {
 		log_error("xmppd did not start");
 		teardown();
@@ -818,7 +1095,7 @@ int master_run(struct cfg *cfg, int ready_fd)
 	time_t last_sweep = 0;
 	while (!M.stopping) {
 		bool waiting = M.router.restart;
-		for (unsigned w = 0; w < cfg->workers; w++)
+		for (unsigned w = 0; w < M.cfg->workers; w++)
 			waiting = waiting || M.workers[w].restart;
 		struct epoll_event evs[32];
 		int n = epoll_wait(M.epfd, evs, 32, waiting ? 100 : -1);
@@ -837,18 +1114,22 @@ int master_run(struct cfg *cfg, int ready_fd)
 			else if (tag == TAG_WORKER)
 				worker_reports(evs[i].data.ptr);
 			else if (tag == TAG_ROUTER && M.router.sock != -1)
-				/* The router never writes to us; readable means it hung up. */
-				epoll_ctl(M.epfd, EPOLL_CTL_DEL, M.router.sock, NULL);
+				router_messages();
 		}
 		restart_due();
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - last_sweep >= 60) {
-			iplimit_sweep(&cfg->limits);
+			iplimit_sweep(&M.cfg->limits);
 			last_sweep = now.tv_sec;
 		}
 	}
 	teardown();
 	log_info("xmppd stopped");
+	if (M.cfg != M.first) {
+		cfg_free(M.cfg);
+		free(M.cfg);
+	}
+	cfg_retired_free();
 	return 0;
 }

@@ -1488,6 +1488,31 @@ void cfg_free(struct cfg *cfg)
 	*cfg = (struct cfg){ 0 };
 }
 
+static struct cfg **retired;
+static size_t nretired;
+
+void cfg_retire(struct cfg *cfg)
+{
+	struct cfg **n = realloc(retired, (nretired + 1) * sizeof(*n));
+	if (n == NULL) {
+		log_error("no memory to keep a replaced configuration; leaking it");
+		return;
+	}
+	retired = n;
+	retired[nretired++] = cfg;
+}
+
+void cfg_retired_free(void)
+{
+	for (size_t i = 0; i < nretired; i++) {
+		cfg_free(retired[i]);
+		free(retired[i]);
+	}
+	free(retired);
+	retired = NULL;
+	nretired = 0;
+}
+
 int cfg_has_host(const struct cfg *cfg, const char *host)
 {
 	for (size_t i = 0; i < cfg->nhosts; i++)

@@ -141,6 +141,11 @@ typedef void cfg_err_fn(void *arg, const char *line);
  * error *out is left untouched. */
 int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
 void cfg_free(struct cfg *cfg);
+/* A configuration replaced by a reload may still be pointed into (a
+ * connection's listener, a module's options): it is kept, not freed, until
+ * cfg_retired_free() at exit.  Takes ownership of the malloc'd cfg. */
+void cfg_retire(struct cfg *cfg);
+void cfg_retired_free(void);
 /* In-band registration allowed on that host (host_config, else top level). */
 bool cfg_registration_open(const struct cfg *cfg, const char *host);
 

@@ -29,6 +29,19 @@ enum msg_type {
 	MSG_SOCK_WORKER_DIED = 34, /* master -> router: struct msg_worker_died */
 	MSG_SOCK_CLOSED = 35,      /* worker -> master: struct msg_peer, a connection ended */
 	MSG_SOCK_AUTH_ABUSE = 36,  /* worker -> master: struct msg_peer, block that address */
+	MSG_SOCK_RELOAD = 37,      /* master -> child: struct msg_ctl, re-read the config file */
+	MSG_SOCK_RELOAD_DONE = 38, /* child -> master: struct msg_ctl, status = XS_OK/XS_ERROR */
+	MSG_SOCK_RELOAD_REQ = 39,  /* router -> master: struct msg_ctl, `xmppctl reload` */
+	MSG_SOCK_RELOAD_RESULT = 40, /* master -> router: struct msg_ctl, status + one line */
+	MSG_SOCK_LOGLEVEL = 41,    /* router -> master -> every child: struct msg_ctl,
+	                            * status = the new enum log_level */
+};
+
+/* Control messages between the processes (reload, log level). */
+struct msg_ctl {
+	uint32_t type;
+	int32_t status;
+	char text[248];        /* NUL-terminated; RELOAD_RESULT: what happened */
 };
 
 /* An address without its port: what per-address limits count. */

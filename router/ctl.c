@@ -29,10 +29,15 @@ struct ctl_client {
 	int fd;
 	struct buf in, out;
 	bool answered;
+	bool waiting;            /* for the master's answer (reload) */
 };
+
+static struct ctl_client *reload_waiter;
 
 static void client_free(struct ctl_client *c)
 {
+	if (reload_waiter == c)
+		reload_waiter = NULL;
 	router_unwatch(c->fd);
 	close(c->fd);
 	buf_free(&c->in);
@@ -219,11 +224,60 @@ static void cmd_sessions(struct ctl_client *c, char **argv)
 	sess_foreach_all(print_session, c);
 }
 
+/* The master reloads (it owns the listeners and validates the file first);
+ * the answer comes back through ctl_reload_result. */
+static void cmd_reload(struct ctl_client *c, char **argv)
+{
+	(void)argv;
+	if (reload_waiter) {
+		outf(c, "error: a reload is already running\n");
+		return;
+	}
+	if (router_tell_master(MSG_SOCK_RELOAD_REQ, 0) != XS_OK) {
+		outf(c, "error: cannot reach the master\n");
+		return;
+	}
+	reload_waiter = c;
+	c->waiting = true;
+}
+
+void ctl_reload_result(int32_t status, const char *text)
+{
+	struct ctl_client *c = reload_waiter;
+	reload_waiter = NULL;
+	if (c == NULL)
+		return;
+	if (status == XS_OK)
+		outf(c, "ok\n%s\n", text);
+	else
+		outf(c, "error: %s\n", text);
+	c->waiting = false;
+	c->answered = true;
+	router_rewatch(c->fd, c, EPOLLOUT);
+}
+
+static void cmd_loglevel(struct ctl_client *c, char **argv)
+{
+	enum log_level l;
+	if (log_level_parse(argv[1], &l) != XS_OK) {
+		outf(c, "error: '%s' is not a level (error, warning, info, debug)\n", argv[1]);
+		return;
+	}
+	if (router_tell_master(MSG_SOCK_LOGLEVEL, (int32_t)l) != XS_OK) {
+		outf(c, "error: cannot reach the master\n");
+		return;
+	}
+	log_set_level(l);
+	outf(c, "ok\n");
+}
+
 static const struct {
 	const char *name;
 	int argc;
 	void (*fn)(struct ctl_client *c, char **argv);
 } commands[] = {
+	{ "reload", 1, cmd_reload },
+	{ "loglevel", 2, cmd_loglevel },
 	{ "register", 4, cmd_register },
 	{ "unregister", 3, cmd_unregister },
 	{ "users", 2, cmd_users },
@@ -283,6 +337,10 @@ void ctl_event(void *tag, uint32_t events)
 			/* The answer says it is done: it is on disk first. */
 			sess_commit();
 			data_commit();
+			if (c->waiting) { /* answered when the master is done */
+				router_rewatch(c->fd, c, 0);
+				return;
+			}
 			c->answered = true;
 			router_rewatch(c->fd, c, EPOLLOUT);
 		}

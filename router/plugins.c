@@ -521,6 +521,27 @@ int plugins_load(const struct cfg *cfg)
 	return XS_OK;
 }
 
+void plugins_reload(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < P.nmods; i++) {
+		const struct cfg_module *m = NULL;
+		for (size_t j = 0; j < cfg->nmodules && m == NULL; j++)
+			if (strcmp(cfg->modules[j].name, P.mods[i].name) == 0)
+				m = &cfg->modules[j];
+		if (m == NULL)
+			continue; /* removed from the file: needs a restart */
+		if (P.mods[i].mod->reload == NULL) {
+			log_info("reload: module %s has no live options", P.mods[i].name);
+			continue;
+		}
+		if (P.mods[i].mod->reload(&P.mods[i], &m->opts) != XS_OK)
+			log_error("reload: module %s refused its new options; it keeps the old ones",
+			          P.mods[i].name);
+		else
+			log_info("reload: module %s: options applied", P.mods[i].name);
+	}
+}
+
 void plugins_stop(void)
 {
 	for (size_t i = P.nmods; i-- > 0;) {

@@ -331,12 +331,51 @@ static void worker_died(unsigned w, unsigned gen)
 	sess_commit();
 }
 
+int router_tell_master(uint32_t type, int32_t status)
+{
+	struct msg_ctl m = { .type = type, .status = status };
+	if (send(R.a->sock, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1) {
+		log_error("telling the master: %s", strerror(errno));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+/* The master reloaded the configuration: read it again, give modules their
+ * new options, answer.  A file that no longer loads changes nothing here. */
+static void router_reload(void)
+{
+	struct cfg *n = calloc(1, sizeof(*n));
+	int rc = n ? cfg_load(R.cfg->path, n, NULL, NULL) : XS_ERROR;
+	if (rc == XS_OK) {
+		/* What needs a restart keeps its running value (as in the master). */
+		n->workers = R.cfg->workers;
+		n->ring_size = R.cfg->ring_size;
+		n->max_stanza_size = R.cfg->max_stanza_size;
+		if (n->log_target != R.cfg->log_target ||
+		    (n->log_file && (!R.cfg->log_file || strcmp(n->log_file, R.cfg->log_file) != 0)))
+			log_open(n->log_target, n->log_file);
+		log_set_level(n->loglevel);
+		struct cfg *old = (struct cfg *)R.cfg;
+		R.cfg = n;
+		plugins_reload(n);
+		if (old != R.a->cfg)
+			cfg_retire(old);
+		log_info("reload: applied");
+	} else {
+		free(n);
+		log_error("reload: the configuration did not load again; nothing changed here");
+	}
+	router_tell_master(MSG_SOCK_RELOAD_DONE, rc);
+}
+
 static void master_event(void)
 {
 	for (;;) {
 		union {
 			struct msg_worker_died d;
 			struct msg_ctl_client c;
+			struct msg_ctl x;
 			uint32_t type;
 		} m;
 		int fd;
@@ -353,7 +392,17 @@ static void master_event(void)
 			R.running = false;
 			return;
 		}
-		if (n == sizeof(m.c) && m.type == MSG_SOCK_CTL_CLIENT && fd != -1) {
+		if (n == sizeof(m.x) && fd == -1 && m.type >= MSG_SOCK_RELOAD &&
+		    m.type <= MSG_SOCK_LOGLEVEL) {
+			m.x.text[sizeof(m.x.text) - 1] = '\0';
+			if (m.type == MSG_SOCK_RELOAD)
+				router_reload();
+			else if (m.type == MSG_SOCK_RELOAD_RESULT)
+				ctl_reload_result(m.x.status, m.x.text);
+			else if (m.type == MSG_SOCK_LOGLEVEL && m.x.status >= LOG_LVL_ERROR &&
+			         m.x.status <= LOG_LVL_DEBUG)
+				log_set_level((enum log_level)m.x.status);
+		} else if (n == sizeof(m.c) && m.type == MSG_SOCK_CTL_CLIENT && fd != -1) {
 			ctl_client_add(fd);
 		} else if (n == sizeof(m.d) && m.type == MSG_SOCK_WORKER_DIED) {
 			worker_died(m.d.worker, m.d.generation);
@@ -468,6 +517,11 @@ static void teardown(void)
 	sess_close();
 	data_commit();
 	data_close();
+	if (R.cfg && R.cfg != R.a->cfg) {
+		cfg_free((struct cfg *)R.cfg);
+		free((struct cfg *)R.cfg);
+	}
+	cfg_retired_free();
 	for (unsigned w = 0; w < R.n; w++)
 		drop_pending(w);
 	free(R.up);

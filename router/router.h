@@ -118,6 +118,8 @@ int64_t router_started(void);
 int router_down(unsigned worker, uint16_t type, const void *head, uint32_t hlen,
                 const void *body, uint32_t blen);
 const struct cfg *router_cfg(void);
+/* Sends a struct msg_ctl to the master.  XS_OK or XS_ERROR (logged). */
+int router_tell_master(uint32_t type, int32_t status);
 /* The router's event loop: fds watched with a tag whose first int is not a
  * router tag (1, 2) are given to ctl_event. */
 int router_watch(int fd, void *tag, uint32_t events);
@@ -127,6 +129,9 @@ void router_unwatch(int fd);
 /* ---- plugins.c */
 
 int plugins_load(const struct cfg *cfg);
+/* A reloaded config: each module with a reload function gets its new
+ * options (the list of modules itself needs a restart). */
+void plugins_reload(const struct cfg *cfg);
 void plugins_stop(void);
 int hooks_run(enum hook_id hook, struct hook_args *args);
 bool hooks_any(enum hook_id hook);
@@ -142,6 +147,8 @@ bool domain_exists(const char *domain, size_t len);
 /* ---- ctl.c: control-socket clients handed over by the master */
 
 void ctl_client_add(int fd);
+/* The master's answer to a reload a ctl client asked for. */
+void ctl_reload_result(int32_t status, const char *text);
 void ctl_event(void *tag, uint32_t events);
 
 #endif

@@ -179,7 +179,7 @@ static void on_open(void *arg, const struct xs_open *h)
 	/* A restarted stream stays on the host it authenticated for. */
 	if (c->host == NULL || c->state == C2S_OPENING)
 		c->host = host;
-	else if (host != c->host)
+	else if (host == NULL || strcmp(host, c->host) != 0)
 		host = NULL;
 	if (strcmp(h->name, "stream") != 0 || strcmp(h->ns, NS_STREAMS) != 0) {
 		c2s_stream_error(c, "invalid-namespace", NULL);
@@ -413,7 +413,7 @@ static void preauth_iq(struct conn *c, const struct stz *s, bool to_bad)
 		return;
 	}
 	size_t hidx = 0;
-	while (hidx < W.cfg->nhosts && W.cfg->hosts[hidx] != c->host)
+	while (hidx < W.cfg->nhosts && strcmp(W.cfg->hosts[hidx], c->host) != 0)
 		hidx++;
 	struct msg_preauth m = { .conn = c->id, .ip = c->ip, .host = (uint8_t)hidx };
 	size_t len = sizeof(m) + s->h->size;

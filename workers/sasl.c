@@ -55,7 +55,7 @@ static bool plus_offered(struct conn *c)
 static bool host_anonymous(struct conn *c)
 {
 	for (size_t i = 0; i < W.cfg->nhosts; i++)
-		if (W.cfg->hosts[i] == c->host)
+		if (strcmp(W.cfg->hosts[i], c->host) == 0)
 			return W.cfg->host_anonymous[i];
 	return false;
 }

@@ -165,6 +165,9 @@ int tls_check_config(const struct cfg *cfg, char *err, size_t errlen)
 
 int tls_init(const struct cfg *cfg, const uint8_t ticket_key[TLS_TICKET_KEY_LEN])
 {
+	memcpy(T.ticket_buf, ticket_key, TLS_TICKET_KEY_LEN);
+	T.ticket_key.data = T.ticket_buf;
+	T.ticket_key.size = TLS_TICKET_KEY_LEN;
 	if (cfg->ncertfiles == 0)
 		return XS_OK; /* TLS not configured: plain listeners only */
 	char err[512];
@@ -178,10 +181,52 @@ int tls_init(const struct cfg *cfg, const uint8_t ticket_key[TLS_TICKET_KEY_LEN]
 		log_error("tls_priority '%s' refused by GnuTLS", cfg->tls_priority);
 		return XS_ERROR;
 	}
-	memcpy(T.ticket_buf, ticket_key, TLS_TICKET_KEY_LEN);
-	T.ticket_key.data = T.ticket_buf;
-	T.ticket_key.size = TLS_TICKET_KEY_LEN;
 	T.ready = true;
+	return XS_OK;
+}
+
+/* Credentials and priorities replaced by a reload: sessions made with them
+ * still use them, so they live until the process ends. */
+static struct old_creds {
+	struct old_creds *next;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+} *retired;
+
+int tls_reload(const struct cfg *cfg)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_priority_t prio = NULL;
+	char err[512];
+	if (cfg->ncertfiles > 0) {
+		if (gnutls_certificate_allocate_credentials(&cred) < 0)
+			return XS_ERROR;
+		if (load_certs(cfg, cred, err, sizeof(err)) != XS_OK) {
+			log_error("reload: %s; TLS keeps the old certificates", err);
+			gnutls_certificate_free_credentials(cred);
+			return XS_ERROR;
+		}
+		if (gnutls_priority_init(&prio, cfg->tls_priority, NULL) < 0) {
+			log_error("reload: tls_priority '%s' refused by GnuTLS", cfg->tls_priority);
+			gnutls_certificate_free_credentials(cred);
+			return XS_ERROR;
+		}
+	}
+	if (T.cred || T.prio) {
+		struct old_creds *o = malloc(sizeof(*o));
+		if (o == NULL) {
+			if (cred)
+				gnutls_certificate_free_credentials(cred);
+			if (prio)
+				gnutls_priority_deinit(prio);
+			return XS_ERROR;
+		}
+		*o = (struct old_creds){ .next = retired, .cred = T.cred, .prio = T.prio };
+		retired = o;
+	}
+	T.cred = cred;
+	T.prio = prio;
+	T.ready = cred != NULL && T.ticket_key.data != NULL;
 	return XS_OK;
 }
 
@@ -191,6 +236,15 @@ void tls_done(void)
 		gnutls_certificate_free_credentials(T.cred);
 	if (T.prio)
 		gnutls_priority_deinit(T.prio);
+	while (retired) {
+		struct old_creds *o = retired;
+		retired = o->next;
+		if (o->cred)
+			gnutls_certificate_free_credentials(o->cred);
+		if (o->prio)
+			gnutls_priority_deinit(o->prio);
+		free(o);
+	}
 	explicit_bzero(T.ticket_buf, sizeof(T.ticket_buf));
 	memset(&T, 0, sizeof(T));
 }

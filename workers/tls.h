@@ -27,6 +27,9 @@
 int tls_check_config(const struct cfg *cfg, char *err, size_t errlen);
 /* Per process: credentials, priorities, ticket key.  XS_OK or XS_ERROR. */
 int tls_init(const struct cfg *cfg, const uint8_t ticket_key[TLS_TICKET_KEY_LEN]);
+/* New credentials and priorities from a reloaded config, for new sessions;
+ * sessions already made keep theirs.  XS_ERROR (logged): nothing changed. */
+int tls_reload(const struct cfg *cfg);
 void tls_done(void);
 bool tls_available(void);
 

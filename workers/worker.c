@@ -522,12 +522,48 @@ static void peer_name(const struct msg_conn *m, char *out, size_t cap)
 	snprintf(out, cap, "%s:%u", ip, port);
 }
 
+/* The master reloaded the configuration: read the file again and apply
+ * what a worker applies live (log, limits, TLS credentials for new
+ * connections, listener settings, registration and anonymous access); the
+ * master hears back.  Connections keep pointing into the old config, which
+ * is kept (cfg_retire). */
+static void worker_reload(void)
+{
+	struct cfg *n = calloc(1, sizeof(*n));
+	int rc = n ? cfg_load(W.cfg->path, n, NULL, NULL) : XS_ERROR;
+	if (rc == XS_OK) {
+		n->workers = W.cfg->workers;
+		n->ring_size = W.cfg->ring_size;
+		n->max_stanza_size = W.cfg->max_stanza_size;
+		if (n->log_target != W.cfg->log_target ||
+		    (n->log_file && (!W.cfg->log_file || strcmp(n->log_file, W.cfg->log_file) != 0)))
+			log_open(n->log_target, n->log_file);
+		log_set_level(n->loglevel);
+		tls_reload(n); /* on failure TLS keeps the old credentials (logged) */
+		struct cfg *old = (struct cfg *)W.cfg;
+		W.cfg = n;
+		if (old != S.a->cfg)
+			cfg_retire(old);
+		log_info("reload: applied");
+	} else {
+		free(n);
+		log_error("reload: the configuration did not load again; nothing changed here");
+	}
+	struct msg_ctl m = { .type = MSG_SOCK_RELOAD_DONE, .status = rc };
+	if (send(S.a->sock, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+		log_error("answering the master: %s", strerror(errno));
+}
+
 static void receive_conns(void)
 {
 	for (;;) {
-		struct msg_conn m;
+		union {
+			struct msg_conn c;
+			struct msg_ctl x;
+			uint32_t type;
+		} u;
 		int fd;
-		ssize_t n = fdpass_recv(S.a->sock, &m, sizeof(m), &fd);
+		ssize_t n = fdpass_recv(S.a->sock, &u, sizeof(u), &fd);
 		if (n == -1) {
 			if (errno != EAGAIN)
 				log_error("recvmsg from master: %s", strerror(errno));
@@ -540,8 +576,17 @@ static void receive_conns(void)
 			S.running = false;
 			return;
 		}
+		if (n == sizeof(u.x) && fd == -1 &&
+		    (u.type == MSG_SOCK_RELOAD || u.type == MSG_SOCK_LOGLEVEL)) {
+			if (u.type == MSG_SOCK_RELOAD)
+				worker_reload();
+			else if (u.x.status >= LOG_LVL_ERROR && u.x.status <= LOG_LVL_DEBUG)
+				log_set_level((enum log_level)u.x.status);
+			continue;
+		}
+		struct msg_conn m = u.c;
 		if (n != sizeof(m) || m.type != MSG_SOCK_CONN || fd == -1 ||
-		    m.listener >= S.a->cfg->nlisten) {
+		    m.listener >= W.cfg->nlisten) {
 			log_error("bad hand-off message from master (%zd bytes)", n);
 			if (fd != -1)
 				close(fd);
@@ -561,7 +606,7 @@ static void receive_conns(void)
 			continue;
 		}
 		c->tag = TAG_CONN;
-		c->lst = &S.a->cfg->listen[m.listener];
+		c->lst = &W.cfg->listen[m.listener];
 		peer_name(&m, c->peer, sizeof(c->peer));
 		c->ip.family = (uint8_t)m.peer.ss_family;
 		if (m.peer.ss_family == AF_INET)
@@ -569,11 +614,11 @@ static void receive_conns(void)
 		else if (m.peer.ss_family == AF_INET6)
 			memcpy(c->ip.addr, &((struct sockaddr_in6 *)&m.peer)->sin6_addr, 16);
 		c->born = c->last_io = now_s();
-		c->tokens = (int64_t)S.a->cfg->max_stanza_size;
+		c->tokens = (int64_t)W.cfg->max_stanza_size;
 		c->tokens_ms = S.now_ms;
 		/* A peer that acknowledges nothing (a keepalive included) for two
 		 * keepalive intervals is dead: the kernel says so, epoll tells us. */
-		unsigned ka = S.a->cfg->limits.keepalive_interval;
+		unsigned ka = W.cfg->limits.keepalive_interval;
 		if (ka) {
 			unsigned ms = 2 * ka * 1000;
 			setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
@@ -619,10 +664,10 @@ static void read_ready(void)
 			continue;
 		}
 		size_t want = sizeof(data);
-		unsigned rate = S.a->cfg->limits.shaper_bytes_per_second;
+		unsigned rate = W.cfg->limits.shaper_bytes_per_second;
 		if (rate) {
 			/* Token bucket: refills at the rate, holds one stanza's worth. */
-			int64_t cap = (int64_t)S.a->cfg->max_stanza_size;
+			int64_t cap = (int64_t)W.cfg->max_stanza_size;
 			c->tokens += (int64_t)((S.now_ms - c->tokens_ms) * rate / 1000);
 			c->tokens_ms = S.now_ms;
 			if (c->tokens > cap)
@@ -670,7 +715,7 @@ static void sweep(void)
 		return;
 	S.next_sweep_ms = S.now_ms + 1000;
 	uint32_t now = now_s();
-	const struct cfg_limits *l = &S.a->cfg->limits;
+	const struct cfg_limits *l = &W.cfg->limits;
 	for (uint32_t i = 0; i < S.nslots; i++) {
 		struct conn *c = S.slots[i];
 		if (c == NULL || c->fd < 0)
