@@ -57,3 +57,26 @@ int users_del(struct db *db, MDB_txn *txn, const char *bare)
 	}
 	return XS_OK;
 }
+
+int users_replace(struct db *db, MDB_txn *txn, const char *bare, const struct scram_creds *c)
+{
+	MDB_val k = { strlen(bare), (void *)bare }, v;
+	int rc = mdb_get(txn, db->users, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return XS_PASS;
+	struct user_rec rec;
+	if (rc != 0 || v.mv_size != sizeof(rec)) {
+		log_error("users_replace %s: %s", bare, rc ? mdb_strerror(rc) : "bad record");
+		return XS_ERROR;
+	}
+	memcpy(&rec, v.mv_data, sizeof(rec));
+	rec.creds = *c; /* the account keeps its creation time */
+	v = (MDB_val){ sizeof(rec), &rec };
+	rc = mdb_put(txn, db->users, &k, &v, 0);
+	explicit_bzero(&rec, sizeof(rec));
+	if (rc != 0) {
+		log_error("users_replace %s: %s", bare, mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}

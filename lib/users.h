@@ -22,6 +22,9 @@ struct user_rec {
 int users_get(struct db *db, MDB_txn *txn, const char *bare, struct scram_creds *out);
 /* Adds a user; XS_OK, XS_PASS when it exists, XS_ERROR (logged). */
 int users_add(struct db *db, MDB_txn *txn, const char *bare, const struct scram_creds *c);
+/* New credentials for an existing user (a password change); XS_OK, XS_PASS
+ * when there is no such user, XS_ERROR (logged). */
+int users_replace(struct db *db, MDB_txn *txn, const char *bare, const struct scram_creds *c);
 /* XS_OK, XS_PASS when there was no such user, XS_ERROR. */
 int users_del(struct db *db, MDB_txn *txn, const char *bare);
 

@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/users.h"
+#include "lib/version.h"
 #include "lib/xs.h"
 
 #include <errno.h>
@@ -16,8 +17,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CTL_TAG        0x43544c00 /* never a router tag */
@@ -30,6 +33,7 @@ struct ctl_client {
 	struct buf in, out;
 	bool answered;
 	bool waiting;            /* for the master's answer (reload) */
+	bool json;               /* --json: data as one JSON document */
 };
 
 static struct ctl_client *reload_waiter;
@@ -70,6 +74,24 @@ static void outf(struct ctl_client *c, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		buf_append(&c->out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* A JSON string (RFC 8259) of s, quotes included. */
+static void out_json_str(struct ctl_client *c, const char *s)
+{
+	buf_append(&c->out, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			char e[2] = { '\\', (char)ch };
+			buf_append(&c->out, e, 2);
+		} else if (ch < 0x20) {
+			outf(c, "\\u%04x", ch);
+		} else {
+			buf_append(&c->out, s, 1);
+		}
+	}
+	buf_append(&c->out, "\"", 1);
 }
 
 /* Prepares USER and HOST into a bare JID; answers the error itself. */
@@ -197,31 +219,203 @@ static void cmd_users(struct ctl_client *c, char **argv)
 		outf(c, "error: database cursor\n");
 		return;
 	}
-	outf(c, "ok\n");
+	outf(c, c->json ? "ok\n[" : "ok\n");
 	MDB_val k, v;
-	size_t dl = strlen(dom);
+	size_t dl = strlen(dom), n = 0;
 	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const char *key = k.mv_data;
 		const char *at = memchr(key, '@', k.mv_size);
-		if (at && (size_t)(key + k.mv_size - at - 1) == dl && memcmp(at + 1, dom, dl) == 0)
+		if (!at || (size_t)(key + k.mv_size - at - 1) != dl || memcmp(at + 1, dom, dl) != 0)
+			continue;
+		if (!c->json) {
 			outf(c, "%.*s\n", (int)(at - key), key);
+			continue;
+		}
+		char node[JID_PART_MAX + 1];
+		size_t nl = (size_t)(at - key) < sizeof(node) ? (size_t)(at - key) : sizeof(node) - 1;
+		memcpy(node, key, nl);
+		node[nl] = '\0';
+		outf(c, n++ ? "," : "");
+		out_json_str(c, node);
 	}
 	mdb_cursor_close(cur);
+	if (c->json)
+		outf(c, "]\n");
 }
+
+struct sess_out {
+	struct ctl_client *c;
+	size_t n;
+};
 
 static bool print_session(const char *full, const struct sess_rec *r, void *arg)
 {
-	outf(arg, "%s\t%u\t%016" PRIx64 "\t%d\t%s\t%" PRId64 "\n", full, conn_id_worker(r->conn),
-	     r->conn, r->priority, r->available ? "available" : "unavailable", r->since);
+	struct sess_out *o = arg;
+	const char *pres = r->available ? "available" : "unavailable";
+	if (!o->c->json) {
+		outf(o->c, "%s\t%u\t%016" PRIx64 "\t%d\t%s\t%" PRId64 "\n", full,
+		     conn_id_worker(r->conn), r->conn, r->priority, pres, r->since);
+		return true;
+	}
+	outf(o->c, "%s{\"jid\":", o->n++ ? "," : "");
+	out_json_str(o->c, full);
+	outf(o->c, ",\"worker\":%u,\"connection\":\"%016" PRIx64 "\",\"priority\":%d,"
+	     "\"presence\":\"%s\",\"since\":%" PRId64 "}", conn_id_worker(r->conn), r->conn,
+	     r->priority, pres, r->since);
 	return true;
 }
 
 static void cmd_sessions(struct ctl_client *c, char **argv)
 {
 	(void)argv;
+	struct sess_out o = { .c = c };
+	outf(c, c->json ? "ok\n[" : "ok\n");
+	sess_foreach_all(print_session, &o);
+	if (c->json)
+		outf(c, "]\n");
+}
+
+static void cmd_passwd(struct ctl_client *c, char **argv)
+{
+	char bare[JID_MAX + 1];
+	if (bare_of(c, argv[1], argv[2], bare, sizeof(bare)) != XS_OK)
+		return;
+	size_t plen = strlen(argv[3]);
+	if (plen == 0) {
+		outf(c, "error: empty password\n");
+		return;
+	}
+	struct scram_creds cr;
+	if (scram_creds_make(argv[3], plen, router_cfg()->scram_iterations, &cr) != XS_OK) {
+		outf(c, "error: cannot derive keys\n");
+		return;
+	}
+	MDB_txn *txn;
+	if (write_txn(c, &txn) != XS_OK) {
+		explicit_bzero(&cr, sizeof(cr));
+		return;
+	}
+	int rc = users_replace(router_data_db(), txn, bare, &cr);
+	explicit_bzero(&cr, sizeof(cr));
+	if (rc != XS_OK) {
+		write_done(c, txn, false);
+		outf(c, rc == XS_PASS ? "error: no user %s\n" : "error: cannot change %s\n", bare);
+		return;
+	}
+	if (write_done(c, txn, true) != XS_OK)
+		return;
+	log_info("password of %s changed", bare);
 	outf(c, "ok\n");
-	sess_foreach_all(print_session, c);
+}
+
+/* kick JID: a full JID ends that session, a bare JID every session of the
+ * account (stream error policy-violation, "Ended by an administrator"). */
+static void cmd_kick(struct ctl_client *c, char **argv)
+{
+	char jid[JID_MAX + 1];
+	struct jid j;
+	if (jid_parse(argv[1], strlen(argv[1]), &j) != XS_OK || jid_full(&j, jid, sizeof(jid)) < 0) {
+		outf(c, "error: '%s' is not a valid JID\n", argv[1]);
+		return;
+	}
+	struct kick_list k = { .n = 0 };
+	struct sess_rec r;
+	if (strchr(jid, '/')) {
+		if (sess_get(jid, &r) == XS_OK)
+			k.conns[k.n++] = r.conn;
+	} else {
+		sess_foreach(jid, collect_conn, &k);
+	}
+	if (k.n == 0) {
+		outf(c, "error: no session of %s\n", jid);
+		return;
+	}
+	route_enter();
+	for (size_t i = 0; i < k.n; i++)
+		route_kick(k.conns[i], KICK_ADMIN);
+	route_leave();
+	log_info("kicked %zu session(s) of %s", k.n, jid);
+	outf(c, c->json ? "ok\n{\"kicked\":%zu}\n" : "ok\n%zu session(s) ended\n", k.n);
+}
+
+static bool count_session(const char *full, const struct sess_rec *r, void *arg)
+{
+	(void)full;
+	size_t *n = arg;
+	n[0]++;
+	n[1] += r->available;
+	return true;
+}
+
+static void cmd_status(struct ctl_client *c, char **argv)
+{
+	(void)argv;
+	const struct cfg *cfg = router_cfg();
+	struct shm_segment *seg = router_segment();
+	size_t sessions[2] = { 0, 0 };
+	sess_foreach_all(count_session, sessions);
+	unsigned alive = 0;
+	uint64_t conns = 0;
+	for (unsigned w = 0; w < cfg->workers; w++) {
+		struct shm_worker_stats *st = &shm_slot(seg, w)->stats;
+		alive += atomic_load(&st->pid) > 0;
+		conns += atomic_load(&st->connections);
+	}
+	long up = (long)(time(NULL) - router_started());
+	int mpid = atomic_load(&seg->hdr->master_pid);
+	if (c->json) {
+		outf(c, "ok\n{\"version\":\"%s\",\"master_pid\":%d,\"uptime\":%ld,\"workers\":%u,"
+		     "\"workers_running\":%u,\"connections\":%" PRIu64 ",\"sessions\":%zu,"
+		     "\"available\":%zu,\"hosts\":%zu,\"loglevel\":\"%s\"}\n", XMPPD_VERSION, mpid,
+		     up, cfg->workers, alive, conns, sessions[0], sessions[1], cfg->nhosts,
+		     log_level_name(log_get_level()));
+		return;
+	}
+	outf(c, "ok\nxmppd %s is running (master pid %d), router up %ld s\n"
+	     "workers: %u of %u running\nconnections: %" PRIu64 "\n"
+	     "sessions: %zu (%zu available)\nhosts: %zu\nloglevel: %s\n", XMPPD_VERSION, mpid, up,
+	     alive, cfg->workers, conns, sessions[0], sessions[1], cfg->nhosts,
+	     log_level_name(log_get_level()));
+}
+
+static void cmd_stats(struct ctl_client *c, char **argv)
+{
+	(void)argv;
+	const struct cfg *cfg = router_cfg();
+	struct shm_segment *seg = router_segment();
+	const struct router_stats *rs = router_stats();
+	if (c->json)
+		outf(c, "ok\n{\"router\":{\"stanzas\":%" PRIu64 ",\"deliveries\":%" PRIu64
+		     ",\"batches\":%" PRIu64 ",\"data_commits\":%" PRIu64 "},\"workers\":[",
+		     rs->stanzas, rs->deliveries, rs->batches, rs->data_commits);
+	else
+		outf(c, "ok\nrouter: %" PRIu64 " stanzas routed, %" PRIu64 " delivery records, %" PRIu64
+		     " batches, %" PRIu64 " data commits\n", rs->stanzas, rs->deliveries, rs->batches,
+		     rs->data_commits);
+	for (unsigned w = 0; w < cfg->workers; w++) {
+		struct shm_worker_stats *st = &shm_slot(seg, w)->stats;
+		uint64_t v[7] = { atomic_load(&st->connections), atomic_load(&st->sessions),
+		                  atomic_load(&st->accepted), atomic_load(&st->stanzas_in),
+		                  atomic_load(&st->stanzas_out), atomic_load(&st->bytes_in),
+		                  atomic_load(&st->bytes_out) };
+		struct ring *up = shm_up_ring(seg, w), *down = shm_down_ring(seg, w);
+		uint64_t hu = atomic_load(&up->high_water), hd = atomic_load(&down->high_water);
+		if (c->json)
+			outf(c, "%s{\"worker\":%u,\"pid\":%d,\"connections\":%" PRIu64 ",\"sessions\":%"
+			     PRIu64 ",\"accepted\":%" PRIu64 ",\"stanzas_in\":%" PRIu64 ",\"stanzas_out\":%"
+			     PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+			     ",\"up_ring_high_water\":%" PRIu64 ",\"down_ring_high_water\":%" PRIu64 "}",
+			     w ? "," : "", w, (int)atomic_load(&st->pid), v[0], v[1], v[2], v[3], v[4], v[5],
+			     v[6], hu, hd);
+		else
+			outf(c, "worker %u (pid %d): %" PRIu64 " connections, %" PRIu64 " sessions, %" PRIu64
+			     " accepted, stanzas in/out %" PRIu64 "/%" PRIu64 ", bytes in/out %" PRIu64 "/%"
+			     PRIu64 ", ring high water up/down %" PRIu64 "/%" PRIu64 "\n", w,
+			     (int)atomic_load(&st->pid), v[0], v[1], v[2], v[3], v[4], v[5], v[6], hu, hd);
+	}
+	if (c->json)
+		outf(c, "]}\n");
 }
 
 /* The master reloads (it owns the listeners and validates the file first);
@@ -278,6 +472,10 @@ static const struct {
 } commands[] = {
 	{ "reload", 1, cmd_reload },
 	{ "loglevel", 2, cmd_loglevel },
+	{ "passwd", 4, cmd_passwd },
+	{ "kick", 2, cmd_kick },
+	{ "status", 1, cmd_status },
+	{ "stats", 1, cmd_stats },
 	{ "register", 4, cmd_register },
 	{ "unregister", 3, cmd_unregister },
 	{ "users", 2, cmd_users },
@@ -294,6 +492,12 @@ static void execute(struct ctl_client *c)
 	while (p < end && argc < CTL_ARGS_MAX) {
 		argv[argc++] = p;
 		p += strlen(p) + 1;
+	}
+	if (argc > 0 && strcmp(argv[0], "--json") == 0) {
+		c->json = true;
+		for (int i = 1; i < argc; i++)
+			argv[i - 1] = argv[i];
+		argc--;
 	}
 	if (argc == 0) {
 		outf(c, "error: empty request\n");

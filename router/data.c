@@ -17,7 +17,13 @@ static struct {
 	MDB_txn *txn;            /* the batch transaction */
 	MDB_txn *child;          /* the open child, if any */
 	bool dirty;              /* a child committed into txn */
+	uint64_t commits;        /* batches written (each an fsync) */
 } D;
+
+uint64_t data_commits(void)
+{
+	return D.commits;
+}
 
 int data_open(const struct cfg *cfg)
 {
@@ -116,6 +122,7 @@ int data_commit(void)
 	int rc;
 	if (D.dirty) {
 		rc = mdb_txn_commit(D.txn);
+		D.commits++;
 	} else {
 		mdb_txn_abort(D.txn); /* only read: nothing to write, no fsync */
 		rc = 0;

@@ -50,6 +50,7 @@ static struct {
 	int sigfd;
 	bool running;
 	int64_t started;
+	struct router_stats stats;
 } R;
 
 static int tag_master = TAG_MASTER, tag_sig = TAG_SIG;
@@ -64,6 +65,17 @@ int64_t router_started(void)
 	return R.started;
 }
 
+const struct router_stats *router_stats(void)
+{
+	R.stats.data_commits = data_commits();
+	return &R.stats;
+}
+
+struct shm_segment *router_segment(void)
+{
+	return R.a->seg;
+}
+
 /* ------------------------------------------------------------ down rings */
 
 static int down_write(unsigned w, uint16_t type, const void *head, uint32_t hlen,
@@ -72,6 +84,7 @@ static int down_write(unsigned w, uint16_t type, const void *head, uint32_t hlen
 	char *p = ring_reserve(R.down[w], hlen + blen);
 	if (p == NULL)
 		return XS_AGAIN;
+	R.stats.deliveries++;
 	memcpy(p, head, hlen);
 	if (blen)
 		memcpy(p + hlen, body, blen);
@@ -235,6 +248,7 @@ static void handle_up(unsigned w, const struct ring_rec *rec)
 {
 	switch (rec->type) {
 	case MSG_UP_STANZA: {
+		R.stats.stanzas++;
 		struct stz s;
 		if (stz_view(&s, rec->data, rec->len) != XS_OK || conn_id_worker(s.h->conn) != w) {
 			log_error("up ring %u: bad stanza record (%u bytes)", w, rec->len);
@@ -552,6 +566,7 @@ int router_main(const struct router_args *a)
 		unsigned done = 0;
 		for (unsigned w = 0; w < R.n; w++)
 			done += drain_up(w, UP_BATCH);
+		R.stats.batches += done > 0;
 		/* One commit for the whole batch: the group commit of the session
 		 * table and of the data env (then what waited for it goes out). */
 		end_batch();

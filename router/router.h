@@ -71,6 +71,8 @@ bool data_dirty(void);
 /* Ends the batch: commits (fsync) when something was written.  XS_OK/XS_ERROR. */
 int data_commit(void);
 void data_reader_check(void);
+/* Batches committed so far (xmppctl stats). */
+uint64_t data_commits(void);
 /* Opens (creating) a named table, outside any batch (module init).  XS_OK/XS_ERROR. */
 int data_table(const char *name, unsigned flags, MDB_dbi *out);
 
@@ -118,6 +120,15 @@ int64_t router_started(void);
 int router_down(unsigned worker, uint16_t type, const void *head, uint32_t hlen,
                 const void *body, uint32_t blen);
 const struct cfg *router_cfg(void);
+/* Counters of the router's work since it started (xmppctl stats). */
+struct router_stats {
+	uint64_t stanzas;        /* routed from the up rings */
+	uint64_t deliveries;     /* records written to down rings */
+	uint64_t batches;        /* drain rounds that did work */
+	uint64_t data_commits;   /* data env commits (fsyncs), filled in by router_stats() */
+};
+const struct router_stats *router_stats(void);
+struct shm_segment *router_segment(void);
 /* Sends a struct msg_ctl to the master.  XS_OK or XS_ERROR (logged). */
 int router_tell_master(uint32_t type, int32_t status);
 /* The router's event loop: fds watched with a tag whose first int is not a
