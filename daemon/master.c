@@ -24,6 +24,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <grp.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -1011,6 +1012,9 @@ static int setup(struct cfg *cfg)
 	shm_name_for(cfg->run_dir, name);
 	if (shm_create(&M.seg, name, cfg->workers, cfg->ring_size) != XS_OK)
 		return XS_ERROR;
+	char abs[PATH_MAX];
+	if (realpath(cfg->run_dir, abs) != NULL && strlen(abs) < sizeof(M.seg.hdr->run_dir))
+		strcpy(M.seg.hdr->run_dir, abs);
 	atomic_store(&M.seg.hdr->master_pid, (int32_t)M.self);
 	for (unsigned w = 0; w < cfg->workers; w++) {
 		M.workers[w].sock = -1;

@@ -18,17 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *prog = "xmppd-shm-dump";
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: %s -c FILE | -s NAME\n"
+	        "usage: %s (-c FILE | -s NAME) [-w SECONDS]\n"
 	        "Print the header, per-worker stats and ring fill of an xmppd shared-memory\n"
 	        "segment, attached read-only, and the session table.\n"
 	        "  -c, --config FILE    the server's configuration (finds segment and sessions)\n"
 	        "  -s, --segment NAME   segment name, e.g. /xmppd-0123456789abcdef\n"
+	        "  -w, --watch SECONDS  print again every SECONDS (1-3600) until interrupted\n"
 	        "  -h, --help           show this help\n",
 	        prog);
 }
@@ -153,6 +155,29 @@ static void print_sessions(const char *run_dir)
 	db_close(&db);
 }
 
+/* One picture: the segment, then the session table (from the config's
+ * run_dir, else the one the segment names).  0, or 1 when the segment
+ * cannot be read (layout of another version included). */
+static int dump_once(const char *name, const char *run_dir)
+{
+	struct shm_segment seg;
+	char err[256];
+	if (shm_attach(&seg, name, true, err, sizeof(err)) != XS_OK) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	print_segment(&seg);
+	char dir[sizeof(seg.hdr->run_dir)];
+	memcpy(dir, seg.hdr->run_dir, sizeof(dir));
+	dir[sizeof(dir) - 1] = '\0';
+	shm_detach(&seg);
+	if (run_dir == NULL && dir[0] != '\0')
+		run_dir = dir;
+	if (run_dir != NULL)
+		print_sessions(run_dir);
+	return 0;
+}
+
 static void quiet(void *arg, const char *line)
 {
 	fprintf(stderr, "%s: %s\n", (const char *)arg, line);
@@ -163,14 +188,26 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "segment", required_argument, NULL, 's' },
+		{ "watch", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *config = NULL;
+	long watch = 0;
 	int c;
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:s:w:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'w': {
+			char *end;
+			watch = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || watch < 1 || watch > 3600) {
+				fprintf(stderr, "%s: --watch takes seconds from 1 to 3600, not '%s'\n", prog,
+				        optarg);
+				return 1;
+			}
+			break;
+		}
 		case 's':
 			name = optarg;
 			break;
@@ -212,23 +249,30 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct shm_segment seg;
-	char err[256];
-	if (shm_attach(&seg, name, true, err, sizeof(err)) != XS_OK) {
-		fprintf(stderr, "%s: %s\n", prog, err);
-		if (config != NULL)
-			cfg_free(&cfg);
-		return 1;
+	int rc;
+	for (;;) {
+		if (watch) {
+			time_t now = time(NULL);
+			struct tm tm;
+			char when[64] = "";
+			if (localtime_r(&now, &tm) != NULL)
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			/* Clear the terminal only when there is one. */
+			printf("%s%s, every %ld s (^C stops)\n\n", isatty(STDOUT_FILENO) ? "\033[H\033[2J" : "",
+			       when, watch);
+		}
+		rc = dump_once(name, config != NULL ? cfg.run_dir : NULL);
+		if (fflush(stdout) == EOF || ferror(stdout)) {
+			fprintf(stderr, "%s: writing output: %s\n", prog, strerror(errno));
+			rc = 1;
+			break;
+		}
+		if (!watch || rc != 0)
+			break;
+		/* A restarted server makes a new segment: attach afresh each time. */
+		sleep((unsigned)watch);
 	}
-	print_segment(&seg);
-	shm_detach(&seg);
-	if (config != NULL) {
-		print_sessions(cfg.run_dir);
+	if (config != NULL)
 		cfg_free(&cfg);
-	}
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		fprintf(stderr, "%s: writing output: %s\n", prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	return rc;
 }

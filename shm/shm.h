@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC          0x314d485344505058ULL /* "XPPDSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 #define SHM_MAX_WORKERS    64u
 #define SHM_NAME_MAX       64
 
@@ -49,6 +49,8 @@ struct shm_header {
 	_Atomic int32_t master_pid;
 	_Atomic int32_t router_pid;
 	uint64_t slots_off;    /* offset of struct shm_worker_slot[nworkers] */
+	char run_dir[256];     /* absolute run_dir: where the session table is (set by
+	                        * the master before it forks; "" if too long) */
 };
 
 /* Process-local handle. */
