@@ -104,18 +104,34 @@ const char *log_level_name(enum log_level level)
 	return (unsigned)level < XS_ARRAY_LEN(level_names) ? level_names[level] : "?";
 }
 
+static void vlog(int level, const char *label, const char *fmt, va_list ap);
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (level > cur_level)
 		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, log_level_name(level), fmt, ap);
+	va_end(ap);
+}
+
+void log_trace(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(LOG_LVL_INFO, "trace", fmt, ap);
+	va_end(ap);
+}
+
+static void vlog(int level, const char *label, const char *fmt, va_list ap)
+{
 	char line[2048];
 	if (cur_target == LOG_TO_SYSLOG) {
 		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-		int n = snprintf(line, sizeof(line), "%s: ", cur_role);
-		va_list ap;
-		va_start(ap, fmt);
+		int n = snprintf(line, sizeof(line), "%s%s%s: ", label != log_level_name(level) ? label : "",
+		                 label != log_level_name(level) ? " " : "", cur_role);
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-		va_end(ap);
 		syslog(prio[(unsigned)level < 4 ? level : 3], "%s", line);
 		return;
 	}
@@ -125,12 +141,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s[%d]: ",
 	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                 tm.tm_sec, ts.tv_nsec / 1000000, log_level_name(level), cur_role,
+	                 tm.tm_sec, ts.tv_nsec / 1000000, label, cur_role,
 	                 (int)getpid());
-	va_list ap;
-	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2;

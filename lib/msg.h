@@ -23,6 +23,7 @@ enum msg_type {
 	MSG_DOWN_DELIVER = 16, /* struct msg_deliver, then the stz encoding */
 	MSG_DOWN_BOUND = 17,   /* struct msg_bound: answer to MSG_UP_BIND */
 	MSG_DOWN_KICK = 18,    /* struct msg_kick: close a connection with a stream error */
+	MSG_DOWN_TRACE = 19,   /* struct msg_trace: trace a connection's stanzas, or stop */
 	/* sockets */
 	MSG_SOCK_CONN = 32,        /* master -> worker, + fd: struct msg_conn */
 	MSG_SOCK_CTL_CLIENT = 33,  /* master -> router, + fd: a control-socket client */
@@ -112,6 +113,12 @@ enum msg_kick_reason {
 struct msg_kick {
 	uint64_t conn;
 	uint32_t reason;       /* enum msg_kick_reason */
+	uint32_t pad;
+};
+
+struct msg_trace {
+	uint64_t conn;
+	uint32_t on;           /* 1: trace, 0: stop */
 	uint32_t pad;
 };
 

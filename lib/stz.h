@@ -81,6 +81,7 @@ struct stz_hdr {
 	uint32_t nodes_off, attrs_off, pool_off, pool_len;
 	struct stz_ref from, to, id, lang, payload_ns;  /* len 0: absent */
 	uint64_t conn;        /* source connection; 0 when made by the router */
+	uint64_t trace;       /* trace id (xmppctl trace), 0 when not traced */
 };
 
 /* A checked, read-only view of an encoding. */

@@ -76,6 +76,33 @@ struct qitem {
 	alignas(8) char data[];  /* Q_DELIVER: conns then the stanza; Q_ROUTE: the stanza */
 };
 
+/* The trace id of the stanza being routed (0: not traced): what it causes —
+ * hooks, deliveries, answers built meanwhile — is logged under it. */
+static uint64_t trace_cur, trace_next = 0xffULL << 56;
+
+uint64_t route_trace(void)
+{
+	return trace_cur;
+}
+
+/* Which id a stanza is traced under: its own (set by the worker), or a new
+ * one when it concerns a traced account, or none. */
+static uint64_t trace_of(const struct stz *s)
+{
+	if (s->h->trace)
+		return s->h->trace;
+	struct shm_segment *seg = router_segment();
+	if (!shm_trace_any(seg))
+		return 0;
+	const char *j[2] = { stz_from(s), stz_to(s) };
+	for (int i = 0; i < 2; i++) {
+		size_t n = strcspn(j[i], "/");
+		if (n && shm_trace_has(seg, j[i], n))
+			return ++trace_next;
+	}
+	return 0;
+}
+
 static struct {
 	struct qitem *head, *tail;
 	unsigned depth;          /* > 0: inside routing */

@@ -325,3 +325,55 @@ struct ring *shm_down_ring(struct shm_segment *seg, unsigned worker)
 	struct shm_worker_slot *s = shm_slot(seg, worker);
 	return s != NULL ? (struct ring *)((char *)seg->base + s->down_off) : NULL;
 }
+
+int shm_trace_set(struct shm_segment *seg, const char *bare, bool on)
+{
+	struct shm_trace *t = &seg->hdr->trace;
+	size_t len = strlen(bare);
+	if (len >= SHM_TRACE_JID)
+		return XS_ERROR;
+	uint32_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
+	uint32_t at = 0;
+	while (at < n && strcmp(t->jid[at], bare) != 0)
+		at++;
+	if ((at < n) == on)
+		return XS_PASS;
+	if (on && n == SHM_TRACE_MAX)
+		return XS_ERROR;
+	uint32_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+	atomic_store_explicit(&t->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	if (on) {
+		memcpy(t->jid[n], bare, len + 1);
+		n++;
+	} else {
+		n--;
+		memcpy(t->jid[at], t->jid[n], sizeof(t->jid[at]));
+	}
+	atomic_store_explicit(&t->n, n, memory_order_relaxed);
+	atomic_store_explicit(&t->seq, seq + 2, memory_order_release);
+	return XS_OK;
+}
+
+bool shm_trace_has(struct shm_segment *seg, const char *bare, size_t len)
+{
+	const struct shm_trace *t = &seg->hdr->trace;
+	if (len >= SHM_TRACE_JID)
+		return false;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint32_t seq = atomic_load_explicit(&t->seq, memory_order_acquire);
+		if (seq & 1)
+			continue;
+		uint32_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
+		bool found = false;
+		for (uint32_t i = 0; i < n && i < SHM_TRACE_MAX && !found; i++) {
+			char jid[SHM_TRACE_JID];
+			memcpy(jid, t->jid[i], sizeof(jid)); /* a copy: the writer may be mid-change */
+			found = strncmp(jid, bare, len) == 0 && jid[len] == '\0';
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&t->seq, memory_order_relaxed) == seq)
+			return found;
+	}
+	return false;
+}

@@ -11,6 +11,7 @@
 
 #include "shm/ring.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,6 +40,19 @@ struct shm_worker_slot {
 	uint64_t down_off;  /* offset of the down ring */
 };
 
+/* Stanza tracing (xmppctl trace, config `trace:`): the bare JIDs whose
+ * stanzas every process logs stage by stage.  Written by the router only,
+ * as a seqlock (seq odd while it writes); workers read it when a user
+ * authenticates. */
+#define SHM_TRACE_MAX 32
+#define SHM_TRACE_JID 256   /* bytes of a traced bare JID, NUL included */
+
+struct shm_trace {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t n;
+	char jid[SHM_TRACE_MAX][SHM_TRACE_JID];
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t version;
@@ -51,6 +65,7 @@ struct shm_header {
 	uint64_t slots_off;    /* offset of struct shm_worker_slot[nworkers] */
 	char run_dir[256];     /* absolute run_dir: where the session table is (set by
 	                        * the master before it forks; "" if too long) */
+	struct shm_trace trace;
 };
 
 /* Process-local handle. */
@@ -78,6 +93,16 @@ void shm_detach(struct shm_segment *seg);
 int shm_remove(const char *name);
 
 struct shm_worker_slot *shm_slot(struct shm_segment *seg, unsigned worker);
+
+/* Tracing: adds or removes a bare JID (router only).  XS_OK, XS_PASS (already
+ * so), XS_ERROR (table full or JID too long). */
+int shm_trace_set(struct shm_segment *seg, const char *bare, bool on);
+/* Whether a bare JID (given with its length) is traced; any process. */
+bool shm_trace_has(struct shm_segment *seg, const char *bare, size_t len);
+static inline bool shm_trace_any(struct shm_segment *seg)
+{
+	return atomic_load_explicit(&seg->hdr->trace.n, memory_order_relaxed) > 0;
+}
 struct ring *shm_up_ring(struct shm_segment *seg, unsigned worker);
 struct ring *shm_down_ring(struct shm_segment *seg, unsigned worker);
 

@@ -10,6 +10,7 @@
 #include "lib/xs.h"
 
 #include <gnutls/crypto.h>
+#include <inttypes.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,8 @@ void c2s_bound(struct conn *c, uint32_t status, const char *jid)
 	free(c->pending_id);
 	c->pending_id = NULL;
 	log_info("%s: bound %s", c->peer, jid);
+	if (c->trace)
+		log_trace("%016" PRIx64 " bind %s", c->id, jid);
 	release_held(c);
 }
 
@@ -429,6 +432,20 @@ static void preauth_iq(struct conn *c, const struct stz *s, bool to_bad)
 	free(rec);
 }
 
+/* A traced user authenticated: what happened to its connection so far. */
+static void trace_auth(struct conn *c)
+{
+	char bare[JID_MAX + 1];
+	int n = snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
+	if (n < 0 || (size_t)n >= sizeof(bare) || !shm_trace_any(W.seg) ||
+	    !shm_trace_has(W.seg, bare, (size_t)n))
+		return;
+	c->trace = true;
+	log_trace("%016" PRIx64 " accept %s on port %u%s", c->id, c->peer, c->lst->port,
+	          c->secure ? " (TLS)" : "");
+	log_trace("%016" PRIx64 " auth %s", c->id, bare);
+}
+
 /* Before a session: TLS, SASL, then binding and the legacy session IQ. */
 static void pre_session(struct conn *c, const struct stz *s, bool to_bad)
 {
@@ -453,6 +470,7 @@ static void pre_session(struct conn *c, const struct stz *s, bool to_bad)
 		int rc = sasl_handle(c, s);
 		if (rc == XS_DONE) {
 			c->state = C2S_AUTHED;
+			trace_auth(c);
 			xmlstream_restart(c->xs);
 		} else if (rc == XS_ERROR) {
 			c2s_stream_error(c, "internal-server-error", NULL);
@@ -517,6 +535,13 @@ static void session_stanza(struct conn *c, const struct stz *sp, bool to_bad)
 	    stz_child(&s, 0, "session", NS_SESSION)) {
 		reply_result(c, stz_id(&s), NULL);
 		return;
+	}
+	if (c->trace) {
+		uint64_t id = worker_trace_id();
+		((struct stz_hdr *)W.scratch)->trace = id;
+		log_trace("%016" PRIx64 " receive %s type=%s to=%s from %s (connection %016" PRIx64 ")",
+		          id, stz_str(&s, s.nodes[0].name), s.h->type ? stz_type_name(s.h->type) : "-",
+		          stz_has_to(&s) ? stz_to(&s) : "-", c->jid, c->id);
 	}
 	if (worker_up(MSG_UP_STANZA, W.scratch, s.h->size) != XS_OK)
 		c2s_stream_error(c, "policy-violation", "stanza too large");

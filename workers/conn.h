@@ -8,6 +8,7 @@
 #include "lib/db.h"
 #include "lib/msg.h"
 #include "lib/stz.h"
+#include "shm/shm.h"
 #include "workers/xmlstream.h"
 
 #include <stdbool.h>
@@ -41,6 +42,7 @@ struct conn {
 	bool hs_want_write;      /* the handshake waits for writability */
 	uint8_t auth_failures;
 	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
+	bool trace;              /* its user is traced (xmppctl trace): log every stage */
 	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */
@@ -71,6 +73,8 @@ struct worker_ctx {
 	char *scratch;           /* aligned buffer to encode one stanza */
 	size_t scratch_cap;
 	struct stz_builder reply;/* answers the worker writes itself */
+	struct shm_segment *seg; /* for the trace table */
+	uint64_t trace_next;     /* stanza trace ids of this worker */
 };
 
 extern struct worker_ctx W;
@@ -94,6 +98,9 @@ int worker_encode(struct stz_builder *b, uint64_t conn, struct stz *out);
 /* Too many failed authentications: the master blocks the address, the
  * stream ends with policy-violation. */
 void worker_auth_abuse(struct conn *c);
+
+/* Tracing: the id for a traced connection's next stanza. */
+uint64_t worker_trace_id(void);
 
 /* Counters of the worker's shm stats. */
 void worker_stat_sessions(int delta);

@@ -207,10 +207,19 @@ int conn_writez(struct conn *c, const char *s)
 	return conn_write(c, s, strlen(s));
 }
 
+uint64_t worker_trace_id(void)
+{
+	return ++W.trace_next;
+}
+
 int conn_write_stz(struct conn *c, const struct stz *s)
 {
 	if (c->fd < 0)
 		return XS_ERROR;
+	if (s->h->trace || c->trace)
+		log_trace("%016" PRIx64 " write %s type=%s to %s (connection %016" PRIx64 ")",
+		          s->h->trace, stz_str(s, s->nodes[0].name),
+		          s->h->type ? stz_type_name(s->h->type) : "-", c->jid ? c->jid : c->peer, c->id);
 	size_t before = buf_pending(&c->out);
 	if (stz_to_xml(s, STZ_NS_CLIENT, &c->out) != XS_OK) {
 		conn_close(c);
@@ -467,6 +476,20 @@ static void handle_down(const struct ring_rec *rec)
 		struct conn *c = conn_lookup(m->conn);
 		if (c)
 			c2s_bound(c, m->status, m->jid);
+		break;
+	}
+	case MSG_DOWN_TRACE: {
+		const struct msg_trace *m = rec->data;
+		if (rec->len < sizeof(*m)) {
+			log_error("down ring: bad trace record");
+			break;
+		}
+		struct conn *c = conn_lookup(m->conn);
+		if (c) {
+			c->trace = m->on != 0;
+			log_trace("%016" PRIx64 " %s tracing %s", c->id, c->trace ? "start" : "stop",
+			          c->jid ? c->jid : c->peer);
+		}
 		break;
 	}
 	case MSG_DOWN_KICK: {
@@ -808,6 +831,9 @@ int worker_main(const struct worker_args *a)
 	S.a = a;
 	W.cfg = a->cfg;
 	W.index = a->index;
+	W.seg = a->seg;
+	/* Trace ids: this worker and generation in the top bits, then a count. */
+	W.trace_next = ((uint64_t)(a->index + 1) << 56) | ((uint64_t)(a->generation & 0xffff) << 40);
 	stz_b_init(&W.reply, 4 * a->cfg->max_stanza_size + 4096);
 	memcpy(W.scram_secret, a->secret, sizeof(W.scram_secret));
 	S.up = shm_up_ring(a->seg, a->index);
