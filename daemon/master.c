@@ -870,7 +870,7 @@ static void on_signals(void)
 
 static bool workers_alive(void)
 {
-	for (unsigned w = 0; w < M.cfg->workers; w++)
+	for (unsigned w = 0; M.workers && w < M.cfg->workers; w++)
 		if (M.workers[w].pid > 0)
 			return true;
 	return false;
@@ -900,12 +900,12 @@ static bool wait_for(bool (*alive)(void), int ms)
  * then SIGKILL. */
 static void stop_children(void)
 {
-	for (unsigned w = 0; w < M.cfg->workers; w++)
+	for (unsigned w = 0; M.workers && w < M.cfg->workers; w++)
 		if (M.workers[w].pid > 0)
 			kill(M.workers[w].pid, SIGTERM);
 	if (!wait_for(workers_alive, 5000)) {
 		log_warn("workers did not stop within 5 s; killing them");
-		for (unsigned w = 0; w < M.cfg->workers; w++)
+		for (unsigned w = 0; M.workers && w < M.cfg->workers; w++)
 			if (M.workers[w].pid > 0)
 				kill(M.workers[w].pid, SIGKILL);
 		wait_for(workers_alive, 1000);

@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Full JIDs are keys of the session tables: LMDB keys hold at most 511 bytes. */
+#define SESS_JID_MAX 511
+
 /* A value of the "sess" table. */
 struct sess_rec {
 	uint64_t conn;           /* connection id (lib/msg.h: worker, generation, slot) */

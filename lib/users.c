@@ -34,6 +34,11 @@ int users_add(struct db *db, MDB_txn *txn, const char *bare, const struct scram_
 {
 	struct user_rec rec = { .version = USER_REC_VERSION, .created = (int64_t)time(NULL),
 	                        .creds = *c };
+	if (strlen(bare) > USERS_JID_MAX) {
+		log_warn("users_add: %.64s...: a JID longer than %d bytes cannot be an account", bare,
+		         USERS_JID_MAX);
+		return XS_ERROR;
+	}
 	MDB_val k = { strlen(bare), (void *)bare }, v = { sizeof(rec), &rec };
 	int rc = mdb_put(txn, db->users, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)

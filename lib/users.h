@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #define USER_REC_VERSION 1
+/* Bare JIDs are the key: LMDB keys hold at most 511 bytes.  Sessions (full
+ * JIDs) are keys of the session table too: see SESS_JID_MAX in lib/db.h. */
+#define USERS_JID_MAX 511
 
 struct user_rec {
 	uint32_t version;

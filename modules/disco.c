@@ -1,9 +1,15 @@
-/* disco.c — Service Discovery (XEP-0030) for the server itself: #info lists
- * the identity and every feature the loaded modules registered; #items
- * lists the service domains modules registered (mod_domain_add), and more
- * through the disco_items hook.  Other modules extend both replies through the disco_info and
- * disco_items hooks. */
+/* disco.c — Service Discovery (XEP-0030).
+ *
+ * For the server (to = a host): #info lists the identity server/im and every
+ * feature the loaded modules registered; #items lists the service domains
+ * modules registered (mod_domain_add).  For an account (to = a local bare
+ * JID, answered by the server on its behalf): #info is the identity
+ * account/registered, #items is empty; a nonexistent account gets
+ * service-unavailable (RFC 6121 §8.5.1).  Other modules extend every reply
+ * through the disco_info and disco_items hooks (args->jid is the account,
+ * NULL for the server).  Nodes are not supported (item-not-found). */
 #include "router/module.h"
+#include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <string.h>
@@ -32,15 +38,39 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 	const struct stz *s = req->stz;
 	if (s->h->type != STZ_T_GET)
 		return mod_iq_error(req, "bad-request") == XS_OK ? XS_DONE : XS_PASS;
-	/* Only the server itself here: accounts answer for themselves later. */
-	if (stz_has_to(s) && strcmp(stz_to(s), req->host) != 0)
-		return XS_PASS;
+	/* The server, or an account (no 'to': the sender's own). */
+	const char *account = NULL;
+	if (!stz_has_to(s) || strcmp(stz_to(s), req->host) != 0) {
+		account = stz_has_to(s) ? stz_to(s) : stz_from(s);
+		struct scram_creds cr;
+		const char *slash = strchr(account, '/');
+		char bare[3072];
+		size_t bl = slash ? (size_t)(slash - account) : strlen(account);
+		if (bl >= sizeof(bare) || strchr(account, '@') == NULL)
+			return XS_PASS;
+		memcpy(bare, account, bl);
+		bare[bl] = '\0';
+		int urc = users_get(mod_data_db(), mod_db_read(), bare, &cr);
+		explicit_bzero(&cr, sizeof(cr));
+		if (urc != XS_OK)
+			return XS_PASS;
+	}
 	const char *node = stz_attr(s, req->payload, "node");
 	if (node && *node)
 		return mod_iq_error(req, "item-not-found") == XS_OK ? XS_DONE : XS_PASS;
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", ns);
-	if (rc == XS_OK && info) {
+	if (rc == XS_OK && info && account) {
+		rc = stz_b_openz(b, "identity", ns);
+		if (rc == XS_OK)
+			rc = stz_b_attrz(b, "category", "account");
+		if (rc == XS_OK)
+			rc = stz_b_attrz(b, "type", "registered");
+		if (rc == XS_OK)
+			rc = stz_b_close(b);
+		if (rc == XS_OK)
+			rc = add_feature(b, NS_DISCO_INFO);
+	} else if (rc == XS_OK && info) {
 		rc = stz_b_openz(b, "identity", ns);
 		if (rc == XS_OK)
 			rc = stz_b_attrz(b, "category", "server");
@@ -55,10 +85,10 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 		for (size_t i = 0; rc == XS_OK && i < n; i++)
 			rc = add_feature(b, vars[i]);
 	}
-	if (rc == XS_OK && !info)
+	if (rc == XS_OK && !info && !account)
 		mod_domains(req->host, add_item, b);
 	if (rc == XS_OK) {
-		struct hook_args a = { .stz = s, .host = req->host, .out = b };
+		struct hook_args a = { .stz = s, .host = req->host, .jid = account, .out = b };
 		mod_hook_run(hook, &a);
 	}
 	if (rc != XS_OK)

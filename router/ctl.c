@@ -137,6 +137,10 @@ static void cmd_register(struct ctl_client *c, char **argv)
 	char bare[JID_MAX + 1];
 	if (bare_of(c, argv[1], argv[2], bare, sizeof(bare)) != XS_OK)
 		return;
+	if (strlen(bare) > USERS_JID_MAX) {
+		outf(c, "error: %s is longer than %d bytes\n", bare, USERS_JID_MAX);
+		return;
+	}
 	size_t plen = strlen(argv[3]);
 	if (plen == 0) {
 		outf(c, "error: empty password\n");

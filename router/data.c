@@ -143,9 +143,13 @@ void data_reader_check(void)
 
 int data_table(const char *name, unsigned flags, MDB_dbi *out)
 {
-	if (D.txn || D.child) {
+	if (D.child || (D.txn && D.dirty)) {
 		log_error("data: table %s opened inside a batch", name);
 		return XS_ERROR;
+	}
+	if (D.txn) { /* only read so far (a module's init): end it first */
+		mdb_txn_abort(D.txn);
+		D.txn = NULL;
 	}
 	MDB_txn *t;
 	int rc = mdb_txn_begin(D.db.env, NULL, 0, &t);

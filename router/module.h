@@ -145,7 +145,8 @@ int mod_bounce(const struct stz *s, const char *condition);
  * condition <app xmlns='app_ns'/> (NULL: none) and a text (NULL: none). */
 int mod_bounce_ext(const struct stz *s, const char *condition, const char *type,
                    const char *app, const char *app_ns, const char *text);
-/* Hands a stanza straight to sessions (no routing, no hooks: 'to' as built). */
+/* Hands a stanza straight to sessions (no routing; user_receive_packet hooks
+ * run; 'to' as built). */
 int mod_deliver(const uint64_t *conns, uint32_t n, const struct stz *s);
 int mod_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b);
 /* Ends a session with a stream error (after what was queued for it). */

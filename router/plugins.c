@@ -1,6 +1,7 @@
 /* plugins.c — modules (dlopen), hook chains, the IQ handler table and the
  * disco feature list. */
 #include "router/router.h"
+#include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/xmpp.h"
@@ -217,7 +218,11 @@ struct stz_builder *mod_iq_result_begin(struct iq_req *req)
 		stz_b_attrz(b, "id", stz_id(s));
 	if (s->h->from.len)
 		stz_b_attrz(b, "to", stz_from(s));
-	stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : req->host);
+	/* No 'to': answered on behalf of the account, from its bare JID
+	 * (RFC 6120 §10.3.3); before authentication, from the host. */
+	char bare[JID_MAX + 1];
+	stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : route_own_account(s, bare, sizeof(bare))
+	                                                   ? bare : req->host);
 	return b;
 }
 

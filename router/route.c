@@ -61,8 +61,11 @@ static const char *local_host(const char *domain, size_t len)
  *
  * A hook or an IQ handler that routes a stanza, delivers one or kicks a
  * session does not re-enter the router (and the modules) at once: the work
- * waits here and runs, in order, once the current stanza is done.  Deliveries
- * made while nothing waits go straight out (the common case: no copy). */
+ * is queued and runs once the current stanza is done, in the order it was
+ * asked for.  What one piece of work asks for runs before work queued
+ * earlier by others (depth first, as a direct call would), so a result
+ * routed before a kick reaches the client before the kick.  A delivery with
+ * nothing queued ahead of it goes straight out (the common case: no copy). */
 
 enum qkind { Q_ROUTE, Q_DELIVER, Q_KICK };
 
@@ -71,7 +74,6 @@ struct qitem {
 	enum qkind kind;
 	uint32_t nconns;
 	uint32_t reason;
-	uint64_t *conns;         /* Q_DELIVER: points into data; Q_KICK: &kick */
 	uint64_t kick;
 	alignas(8) char data[];  /* Q_DELIVER: conns then the stanza; Q_ROUTE: the stanza */
 };
@@ -104,18 +106,32 @@ static uint64_t trace_of(const struct stz *s)
 }
 
 static struct {
-	struct qitem *head, *tail;
-	unsigned depth;          /* > 0: inside routing */
+	struct qitem *head, *tail;   /* waiting */
+	struct qitem *lhead, *ltail; /* asked for by the work running now */
+	unsigned depth;              /* > 0: inside routing */
+	const char *preauth_host;    /* the stream host of the pre-auth request running */
 } Q;
 
 static void enqueue(struct qitem *q)
 {
 	q->next = NULL;
-	if (Q.tail)
-		Q.tail->next = q;
+	if (Q.ltail)
+		Q.ltail->next = q;
 	else
-		Q.head = q;
-	Q.tail = q;
+		Q.lhead = q;
+	Q.ltail = q;
+}
+
+/* What the finished work asked for goes first. */
+static void splice(void)
+{
+	if (Q.lhead == NULL)
+		return;
+	Q.ltail->next = Q.head;
+	Q.head = Q.lhead;
+	if (Q.tail == NULL)
+		Q.tail = Q.ltail;
+	Q.lhead = Q.ltail = NULL;
 }
 
 static struct qitem *qitem_new(enum qkind kind, size_t extra)
@@ -133,6 +149,12 @@ static struct qitem *qitem_new(enum qkind kind, size_t extra)
 static void route_one(const struct stz *s);
 static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s);
 
+static void kick_now(uint64_t conn, uint32_t reason)
+{
+	struct msg_kick k = { .conn = conn, .reason = reason };
+	router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+}
+
 static void run_item(struct qitem *q)
 {
 	struct stz s;
@@ -147,11 +169,9 @@ static void run_item(struct qitem *q)
 			deliver_now((const uint64_t *)q->data, q->nconns, &s);
 		break;
 	}
-	case Q_KICK: {
-		struct msg_kick k = { .conn = q->kick, .reason = q->reason };
-		router_down(conn_id_worker(q->kick), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+	case Q_KICK:
+		kick_now(q->kick, q->reason);
 		break;
-	}
 	}
 }
 
@@ -166,6 +186,7 @@ void route_leave(void)
 		Q.depth--;
 		return;
 	}
+	splice();
 	while (Q.head) {
 		struct qitem *q = Q.head;
 		Q.head = q->next;
@@ -173,6 +194,7 @@ void route_leave(void)
 			Q.tail = NULL;
 		run_item(q);
 		free(q);
+		splice();
 	}
 	Q.depth = 0;
 }
@@ -196,7 +218,7 @@ void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 {
 	if (n == 0)
 		return;
-	if (Q.head == NULL) {
+	if (Q.lhead == NULL) {
 		deliver_now(conns, n, s);
 		return;
 	}
@@ -212,9 +234,8 @@ void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 
 void route_kick(uint64_t conn, uint32_t reason)
 {
-	if (Q.head == NULL) {
-		struct msg_kick k = { .conn = conn, .reason = reason };
-		router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+	if (Q.lhead == NULL) {
+		kick_now(conn, reason);
 		return;
 	}
 	struct qitem *q = qitem_new(Q_KICK, 0);
@@ -303,6 +324,20 @@ int route_send(struct stz_builder *b, uint64_t preauth_conn)
 	return send_built(b, preauth_conn);
 }
 
+bool route_own_account(const struct stz *s, char *out, size_t cap)
+{
+	if (s->h->from.len == 0)
+		return false;
+	const char *from = stz_from(s);
+	const char *slash = strchr(from, '/');
+	size_t n = slash ? (size_t)(slash - from) : strlen(from);
+	if (n >= cap || memchr(from, '@', n) == NULL)
+		return false;
+	memcpy(out, from, n);
+	out[n] = '\0';
+	return true;
+}
+
 int route_error_ext(const struct stz *s, const char *condition, const char *type,
                     const char *app, const char *app_ns, const char *text)
 {
@@ -311,7 +346,10 @@ int route_error_ext(const struct stz *s, const char *condition, const char *type
 	static struct stz_builder b;
 	if (b.limit == 0)
 		stz_b_init(&b, 4 * router_cfg()->max_stanza_size + 4096);
-	const char *server = router_cfg()->hosts[0];
+	char bare[JID_MAX + 1];
+	const char *server = Q.preauth_host ? Q.preauth_host
+	                     : route_own_account(s, bare, sizeof(bare)) ? bare
+	                     : router_cfg()->hosts[0];
 	if (xmpp_error_reply_ext(&b, s, server, condition, type, app, app_ns, text) != XS_OK) {
 		log_warn("cannot build %s error for a stanza from %s", condition, stz_from(s));
 		return XS_ERROR;
@@ -383,11 +421,8 @@ static void message_bare(const struct stz *s, const struct jref *to)
 		route_error(s, "service-unavailable");
 		return;
 	}
-	if (t == STZ_T_ERROR) {
-		if (pick(to->bare, PICK_BEST, &p))
-			route_deliver(p.conns, p.n, s);
-		return;
-	}
+	if (t == STZ_T_ERROR)
+		return; /* §8.5.2.1.1: silently ignored */
 	/* §8.5.2.1.1: the resources of highest non-negative priority (all of
 	 * them when they tie); headline: every non-negative one. */
 	if (pick(to->bare, t == STZ_T_HEADLINE ? PICK_NONNEG : PICK_BEST, &p)) {
@@ -413,13 +448,16 @@ static void message(const struct stz *s, const struct jref *to, const char *to_f
 			delivered(s, to->bare, &r.conn, 1);
 			return;
 		}
-		/* §8.5.3.2.1: no such resource. */
-		if (s->h->type == STZ_T_GROUPCHAT) {
+		/* §8.5.3.2.1: no such resource.  Only a chat goes on as if to the
+		 * bare JID; normal and groupchat get an error, headline and error
+		 * are ignored. */
+		uint8_t t = s->h->type;
+		if (t == STZ_T_HEADLINE || t == STZ_T_ERROR)
+			return;
+		if (t != STZ_T_CHAT) {
 			route_error(s, "service-unavailable");
 			return;
 		}
-		if (s->h->type == STZ_T_ERROR)
-			return;
 	}
 	message_bare(s, to);
 }
@@ -447,8 +485,10 @@ static void iq(const struct stz *s, const struct jref *to, const char *to_full)
 void route_preauth(const struct stz *s, const char *host, const struct msg_ip *ip)
 {
 	route_enter();
+	Q.preauth_host = host;
 	if (iq_dispatch(s, host, s->h->conn, ip) != XS_DONE)
 		route_error(s, "service-unavailable");
+	Q.preauth_host = NULL;
 	route_leave();
 }
 

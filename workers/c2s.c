@@ -279,6 +279,12 @@ static void request_bind(struct conn *c, const struct stz *s, uint32_t bind)
 	char bare[JID_MAX + 1];
 	int bl = snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
 	size_t rl = strlen(res);
+	/* The session table's keys are bounded (lib/db.h); a generated
+	 * resource needs about 20 bytes. */
+	if ((size_t)bl + 1 + (rl ? rl : 20) > SESS_JID_MAX) {
+		reply_error(c, s, "not-allowed");
+		return;
+	}
 	size_t len = sizeof(struct msg_bind) + (size_t)bl + 1 + rl + 1;
 	struct msg_bind *m = calloc(1, len);
 	if (m == NULL)

@@ -193,6 +193,8 @@ class Server:
             with open(self.cfg, 'w') as f:
                 f.write(self.config_text(self.port))
             self.log_file = open(self.log_path, 'ab')
+            # A restart appends to the same log: readiness is judged on what follows.
+            self.start_offset = os.path.getsize(self.log_path)
             self.proc = subprocess.Popen([binary('xmppd'), '-c', self.cfg], stdin=subprocess.DEVNULL,
                                          stdout=self.log_file, stderr=subprocess.STDOUT,
                                          cwd=self.dir)
@@ -226,7 +228,7 @@ class Server:
         # The port is open once the master listens; also wait for the router and
         # every worker to say they are ready so that xmppctl and logins work.
         while True:
-            text = self.log()
+            text = self.log(self.start_offset)
             ready = 'router ready' in text and all(
                 re.search(r'worker %d ready' % w, text) for w in range(self.workers))
             if ready:
@@ -297,9 +299,11 @@ class Server:
 
     # ---- log
 
-    def log(self):
+    def log(self, offset=0):
+        """The server log, from byte `offset` on."""
         try:
             with open(self.log_path, 'rb') as f:
+                f.seek(offset)
                 return f.read().decode(errors='replace')
         except OSError:
             return ''
@@ -836,12 +840,14 @@ async def raw_scram(rs, mech, user, password):
 TESTS = []
 
 
-def e2e_test(name, timeout=60, expect_child_death=False, stops_server=False):
+def e2e_test(name, timeout=60, expect_child_death=False, stops_server=False, server=None):
     """Register an async test function f(env).  expect_child_death: the test kills a
-    worker or the router itself; stops_server: the test stops xmppd itself."""
+    worker or the router itself; stops_server: the test stops xmppd itself; server: keyword
+    arguments for its Server (e.g. {'modules': '{ping: {}}'})."""
     def deco(f):
         TESTS.append({'name': name, 'fn': f, 'timeout': timeout,
-                      'expect_child_death': expect_child_death, 'stops_server': stops_server})
+                      'expect_child_death': expect_child_death, 'stops_server': stops_server,
+                      'server': server or {}})
         return f
     return deco
 
@@ -856,7 +862,7 @@ async def _run_one(t, env):
 
 
 def run_test(t):
-    srv = Server(t['name'])
+    srv = Server(t['name'], **t['server'])
     reason = None
     try:
         srv.start()

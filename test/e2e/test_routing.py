@@ -48,7 +48,9 @@ async def t_norm(env):
     check(not b.errors, 'errors: %s' % b.errors[:1])
 
 
-@e2e_test('route_unavailable_and_negative_priority')
+# Without offline storage (test_offline.py and test_delivery.py cover the routing with it):
+# what the core does when no resource takes a message.
+@e2e_test('route_unavailable_and_negative_priority', server={'modules': '{ping: {}, disco: {}}'})
 async def t_avail(env):
     await env.register('alice')
     await env.register('bob')

@@ -36,15 +36,40 @@ async def t_disco(env):
     q = r.xml.find('{%s}query' % DISCO_INFO)
     check(q is not None, 'disco#info result has no query: %s' % r)
     feats = {f.get('var') for f in q.findall('{%s}feature' % DISCO_INFO)}
-    for f in ('urn:xmpp:ping', DISCO_INFO, DISCO_ITEMS):
+    # Every plugin of the tree is loaded by the harness: each one's feature is listed.
+    for f in ('urn:xmpp:ping', DISCO_INFO, DISCO_ITEMS, 'msgoffline', 'vcard-temp',
+              'jabber:iq:register', 'jabber:iq:private', 'urn:xmpp:blocking',
+              'urn:xmpp:carbons:2', 'jabber:iq:version', 'urn:xmpp:time', 'jabber:iq:last'):
         check(f in feats, 'disco#info does not list feature %s (has %s)' % (f, sorted(feats)))
+    check(len(feats) == len(q.findall('{%s}feature' % DISCO_INFO)), 'a feature is listed twice')
     ids = [(i.get('category'), i.get('type')) for i in q.findall('{%s}identity' % DISCO_INFO)]
     check(('server', 'im') in ids, 'no identity category=server type=im: %r' % ids)
-    env.step('disco#items')
+    env.step('disco#items lists the services (the vCard search directory)')
     kind, r = await c.iq_get('localhost', DISCO_ITEMS)
     check(kind == 'result', 'disco#items to the server: %s %s' % (kind, r))
-    check(r.xml.find('{%s}query' % DISCO_ITEMS) is not None, 'disco#items result has no query: %s'
-          % r)
+    q = r.xml.find('{%s}query' % DISCO_ITEMS)
+    check(q is not None, 'disco#items result has no query: %s' % r)
+    items = {i.get('jid') for i in q.findall('{%s}item' % DISCO_ITEMS)}
+    check('vjud.localhost' in items, 'disco#items does not list vjud.localhost: %s' % items)
+
+
+@e2e_test('disco_info_account')
+async def t_disco_account(env):
+    await env.register('alice')
+    await env.register('bob')
+    c = await env.login('alice@localhost/d')
+    for to in ('alice@localhost', 'bob@localhost'):
+        env.step('disco#info to the account %s' % to)
+        kind, r = await c.iq_get(to, DISCO_INFO)
+        check(kind == 'result', 'disco#info to %s: %s %s' % (to, kind, r))
+        q = r.xml.find('{%s}query' % DISCO_INFO)
+        ids = [(i.get('category'), i.get('type')) for i in q.findall('{%s}identity' % DISCO_INFO)]
+        check(ids == [('account', 'registered')], 'identities of %s: %r' % (to, ids))
+        check(str(r['from']) == to, 'answer from %r, expected %s' % (str(r['from']), to))
+    env.step('disco#info to an account that does not exist')
+    kind, r = await c.iq_get('nobody@localhost', DISCO_INFO)
+    check(kind == 'error' and err_condition(r) == 'service-unavailable',
+          'disco#info to nobody@localhost: %s %s' % (kind, r))
 
 
 @e2e_test('route_message_to_offline_user')
@@ -52,7 +77,8 @@ async def t_offline(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/x')
-    for to in ('bob@localhost', 'bob@localhost/somewhere', 'nosuchuser@localhost'):
+    # (bob exists: messages to him are kept offline, see test_offline.py)
+    for to in ('nosuchuser@localhost', 'nosuchuser@localhost/somewhere'):
         env.step('chat message to %s' % to)
         a.send_chat(to, 'hello?', mid='m-' + to)
         e = await a.wait_error(5, 'error for a message to %s (no session)' % to)

@@ -1,0 +1,481 @@
+/* private.c — Private XML Storage (XEP-0049, jabber:iq:private).
+ *
+ * An account stores XML fragments on the server and gets them back by
+ * namespace.  Only the account itself may do so: the IQ carries no 'to' or
+ * the account's own bare JID; any other sender gets <forbidden/> (the
+ * condition XEP-0049 prefers).
+ *
+ *   set  <query xmlns='jabber:iq:private'> with one or more child elements.
+ *        Each child must have a namespace of its own: none (it inherits
+ *        jabber:iq:private), jabber:client, jabber:server and
+ *        jabber:iq:private itself are refused with <not-acceptable/>, as is
+ *        an empty <query/> (XEP-0049 'Elements').  The children are grouped by
+ *        namespace ("an IQ set or result MAY contain multiple elements
+ *        qualified by the same namespace"): each namespace's group replaces
+ *        what was stored for it, all groups in one transaction.
+ *   get  <query/> with exactly one child element: the stored group of that
+ *        child's namespace, or the child echoed back empty (name and
+ *        namespace only) when nothing is stored.  No child: <not-acceptable/>
+ *        (the MUST of XEP-0049 'Elements'); more than one: <bad-request/> ("a
+ *        client MUST NOT query for more than one namespace").
+ *
+ * Bounds (a refused set changes nothing and gets <not-acceptable/> with a
+ * <text/> saying which bound):
+ *   max_size   bytes of one namespace's group as stored (its stz encoding)
+ *   max_total  bytes of all groups of one account
+ *   at most MAX_CHILDREN elements in one set.
+ *
+ * Options (modules: {private: {...}}):
+ *   max_size:  1024..16777216      [65536]
+ *   max_total: 1024..1073741824    [1048576]  (1 MiB; also at least max_size)
+ *
+ * Storage, table "private" (H = SHA-256 of the bare JID, so every JID fits
+ * the 511-byte LMDB key limit and one account's entries are one range):
+ *   H (32 bytes)       -> struct priv_meta (bytes stored by the account)
+ *   H + namespace      -> the group: the stz encoding of a
+ *                         <query xmlns='jabber:iq:private'> holding the
+ *                         stored elements of that namespace
+ *   H + 0x01 + SHA-256(namespace) when H + namespace would pass 511 bytes
+ *                         (a namespace never contains the byte 0x01).
+ * The account's removal (HOOK_USER_REMOVED) deletes the whole range. */
+#include "router/module.h"
+#include "lib/log.h"
+#include "lib/xmpp.h"
+
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PRIVATE          "jabber:iq:private"
+#define NS_SERVER           "jabber:server"
+
+#define HASH_LEN            32
+#define KEY_MAX             511
+#define MAX_CHILDREN        64
+#define META_VERSION        1
+
+#define MAX_SIZE_DEFAULT    65536
+#define MAX_TOTAL_DEFAULT   (1024 * 1024)
+#define OPT_MIN             1024
+#define MAX_SIZE_LIMIT      (16 * 1024 * 1024)
+#define MAX_TOTAL_LIMIT     (1024 * 1024 * 1024)
+
+struct priv_meta {
+	uint32_t version;
+	uint32_t pad;
+	uint64_t total;      /* bytes of every group of the account */
+};
+
+struct priv_opts {
+	uint64_t max_size;
+	uint64_t max_total;
+};
+
+static struct {
+	struct mod_ctx *ctx;
+	MDB_dbi dbi;
+	struct priv_opts o;
+} M;
+
+/* ---- options */
+
+static int opt_number(const struct cfg_node *n, const char *path, uint64_t min, uint64_t max,
+                      uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = n->kind == CFG_SCALAR ? strtoull(n->value, &end, 10) : 0;
+	if (n->kind != CFG_SCALAR || errno != 0 || end == n->value || *end != '\0' ||
+	    n->value[0] == '-' || v < min || v > max) {
+		log_error("%s:%d:%d: module 'private': option '%s': expected a number from %llu "
+		          "to %llu", path, n->line, n->col, n->key, (unsigned long long)min,
+		          (unsigned long long)max);
+		return XS_ERROR;
+	}
+	*out = v;
+	return XS_OK;
+}
+
+static int parse_opts(const struct cfg_node *opts, struct priv_opts *o)
+{
+	o->max_size = MAX_SIZE_DEFAULT;
+	o->max_total = MAX_TOTAL_DEFAULT;
+	if (opts == NULL || opts->kind != CFG_MAP)
+		return XS_OK;
+	const char *path = mod_cfg() ? mod_cfg()->path : "config";
+	bool total_set = false;
+	for (size_t i = 0; i < opts->nchildren; i++) {
+		const struct cfg_node *n = &opts->children[i];
+		int rc;
+		if (strcmp(n->key, "max_size") == 0) {
+			rc = opt_number(n, path, OPT_MIN, MAX_SIZE_LIMIT, &o->max_size);
+		} else if (strcmp(n->key, "max_total") == 0) {
+			rc = opt_number(n, path, OPT_MIN, MAX_TOTAL_LIMIT, &o->max_total);
+			total_set = true;
+		} else {
+			log_error("%s:%d:%d: module 'private': unknown option '%s'", path, n->key_line,
+			          n->key_col, n->key);
+			rc = XS_ERROR;
+		}
+		if (rc != XS_OK)
+			return XS_ERROR;
+	}
+	if (o->max_total < o->max_size) {
+		if (total_set) {
+			log_error("%s: module 'private': max_total (%llu) is smaller than max_size (%llu)",
+			          path, (unsigned long long)o->max_total,
+			          (unsigned long long)o->max_size);
+			return XS_ERROR;
+		}
+		o->max_total = o->max_size;
+	}
+	return XS_OK;
+}
+
+/* ---- keys */
+
+static int sha256(const char *data, size_t len, uint8_t out[HASH_LEN])
+{
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, out) != 0) {
+		log_error("private: SHA-256 failed");
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+/* The key of one namespace's group: H + ns, or H + 0x01 + SHA-256(ns). */
+static int group_key(const uint8_t owner[HASH_LEN], const char *ns, size_t nslen,
+                     uint8_t key[KEY_MAX], size_t *klen)
+{
+	memcpy(key, owner, HASH_LEN);
+	if (HASH_LEN + nslen <= KEY_MAX) {
+		memcpy(key + HASH_LEN, ns, nslen);
+		*klen = HASH_LEN + nslen;
+		return XS_OK;
+	}
+	key[HASH_LEN] = 0x01;
+	*klen = HASH_LEN + 1 + HASH_LEN;
+	return sha256(ns, nslen, key + HASH_LEN + 1);
+}
+
+/* The owner's hash from the IQ's sender; XS_PASS when the IQ is for another
+ * account (or comes from no account). */
+static int owner_of(const struct iq_req *req, char *bare, size_t cap, uint8_t h[HASH_LEN])
+{
+	const struct stz *s = req->stz;
+	if (req->preauth_conn != 0 || s->h->from.len == 0)
+		return XS_PASS;
+	const char *from = stz_from(s);
+	const char *slash = strchr(from, '/');
+	size_t blen = slash ? (size_t)(slash - from) : strlen(from);
+	if (blen == 0 || blen >= cap || memchr(from, '@', blen) == NULL)
+		return XS_PASS;
+	memcpy(bare, from, blen);
+	bare[blen] = '\0';
+	if (stz_has_to(s) && strcmp(stz_to(s), bare) != 0)
+		return XS_PASS;
+	return sha256(bare, blen, h);
+}
+
+/* ---- storage */
+
+static uint64_t meta_total(MDB_txn *t, const uint8_t owner[HASH_LEN])
+{
+	MDB_val k = { HASH_LEN, (void *)owner }, v;
+	struct priv_meta m;
+	if (mdb_get(t, M.dbi, &k, &v) != 0 || v.mv_size != sizeof(m))
+		return 0;
+	memcpy(&m, v.mv_data, sizeof(m));
+	return m.version == META_VERSION ? m.total : 0;
+}
+
+static int meta_put(MDB_txn *t, const uint8_t owner[HASH_LEN], uint64_t total)
+{
+	MDB_val k = { HASH_LEN, (void *)owner };
+	if (total == 0) {
+		int rc = mdb_del(t, M.dbi, &k, NULL);
+		return rc == 0 || rc == MDB_NOTFOUND ? XS_OK : XS_ERROR;
+	}
+	struct priv_meta m = { .version = META_VERSION, .total = total };
+	MDB_val v = { sizeof(m), &m };
+	return mdb_put(t, M.dbi, &k, &v, 0) == 0 ? XS_OK : XS_ERROR;
+}
+
+/* Copies a value out of the map (LMDB data is not 8-byte aligned) and views
+ * it as a stanza.  *mem is freed by the caller. */
+static int view_value(const MDB_val *v, void **mem, struct stz *out)
+{
+	*mem = NULL;
+	if (v->mv_size == 0 || v->mv_size > UINT32_MAX)
+		return XS_ERROR;
+	*mem = aligned_alloc(8, (v->mv_size + 7) & ~(size_t)7);
+	if (*mem == NULL)
+		return XS_ERROR;
+	memcpy(*mem, v->mv_data, v->mv_size);
+	return stz_view(out, *mem, v->mv_size);
+}
+
+/* ---- requests */
+
+static bool ns_allowed(const char *ns)
+{
+	return *ns != '\0' && strcmp(ns, NS_PRIVATE) != 0 && strcmp(ns, STZ_NS_CLIENT) != 0 &&
+	       strcmp(ns, NS_SERVER) != 0;
+}
+
+static int answer_error(struct iq_req *req, const char *condition, const char *text)
+{
+	int rc = text ? mod_iq_error_ext(req, condition, NULL, NULL, NULL, text)
+	              : mod_iq_error(req, condition);
+	return rc == XS_OK ? XS_DONE : XS_PASS;
+}
+
+/* Counts the element children of the query; the first `max` go into out. */
+static uint32_t query_children(const struct stz *s, uint32_t q, uint32_t *out, uint32_t max)
+{
+	uint32_t n = 0;
+	for (uint32_t c = stz_first_child(s, q); c; c = stz_next_sibling(s, q, c)) {
+		if (s->nodes[c].is_text)
+			continue;
+		if (n < max)
+			out[n] = c;
+		n++;
+	}
+	return n;
+}
+
+static bool same_ns(const struct stz *s, uint32_t a, uint32_t b)
+{
+	const struct stz_node *x = &s->nodes[a], *y = &s->nodes[b];
+	return x->ns.len == y->ns.len && memcmp(stz_str(s, x->ns), stz_str(s, y->ns), x->ns.len) == 0;
+}
+
+/* Builds the group of kids[i]'s namespace (kids[i] and every later child of
+ * the same namespace) into a fresh stz encoding. */
+static int build_group(const struct stz *s, const uint32_t *kids, uint32_t n, uint32_t i,
+                       void **mem, size_t *len)
+{
+	struct stz_builder *b = mod_builder(M.ctx);
+	int rc = stz_b_openz(b, "query", NS_PRIVATE);
+	for (uint32_t j = i; rc == XS_OK && j < n; j++)
+		if (same_ns(s, kids[i], kids[j]))
+			rc = stz_b_copy(b, s, kids[j]);
+	if (rc == XS_OK)
+		rc = stz_b_close(b);
+	*len = stz_b_size(b);
+	if (rc != XS_OK || *len == 0)
+		return XS_ERROR;
+	*mem = aligned_alloc(8, *len);
+	if (*mem == NULL)
+		return XS_ERROR;
+	stz_b_write(b, *mem, 0);
+	return XS_OK;
+}
+
+enum store_result { STORE_OK, STORE_TOO_BIG, STORE_QUOTA, STORE_FAILED };
+
+/* Stores one group inside t, keeping the account's total. */
+static enum store_result store_group(MDB_txn *t, const uint8_t owner[HASH_LEN],
+                                     const struct stz *s, const uint32_t *kids, uint32_t n,
+                                     uint32_t i, uint64_t *total)
+{
+	void *mem = NULL;
+	size_t len;
+	if (build_group(s, kids, n, i, &mem, &len) != XS_OK) {
+		free(mem);
+		return STORE_TOO_BIG; /* past the builder's own bound */
+	}
+	enum store_result res = STORE_OK;
+	uint8_t key[KEY_MAX];
+	size_t klen;
+	const struct stz_node *c = &s->nodes[kids[i]];
+	if (len > M.o.max_size) {
+		res = STORE_TOO_BIG;
+	} else if (group_key(owner, stz_str(s, c->ns), c->ns.len, key, &klen) != XS_OK) {
+		res = STORE_FAILED;
+	} else {
+		MDB_val k = { klen, key }, old, v = { len, mem };
+		uint64_t before = mdb_get(t, M.dbi, &k, &old) == 0 ? old.mv_size : 0;
+		uint64_t after = *total - (before <= *total ? before : *total) + len;
+		if (after > M.o.max_total)
+			res = STORE_QUOTA;
+		else if (mdb_put(t, M.dbi, &k, &v, 0) != 0)
+			res = STORE_FAILED;
+		else
+			*total = after;
+	}
+	free(mem);
+	return res;
+}
+
+static int do_set(struct iq_req *req, const uint8_t owner[HASH_LEN], const uint32_t *kids,
+                  uint32_t n)
+{
+	const struct stz *s = req->stz;
+	MDB_txn *t;
+	if (mod_db_begin(&t) != XS_OK)
+		return answer_error(req, "internal-server-error", NULL);
+	uint64_t total = meta_total(t, owner);
+	enum store_result res = STORE_OK;
+	for (uint32_t i = 0; res == STORE_OK && i < n; i++) {
+		bool seen = false; /* this namespace's group was stored with an earlier child */
+		for (uint32_t j = 0; !seen && j < i; j++)
+			seen = same_ns(s, kids[i], kids[j]);
+		if (!seen)
+			res = store_group(t, owner, s, kids, n, i, &total);
+	}
+	if (res == STORE_OK && meta_put(t, owner, total) != XS_OK)
+		res = STORE_FAILED;
+	if (mod_db_end(t, res == STORE_OK) != XS_OK && res == STORE_OK)
+		res = STORE_FAILED;
+	switch (res) {
+	case STORE_OK:
+		mod_iq_result_begin(req);
+		return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+	case STORE_TOO_BIG:
+		return answer_error(req, "not-acceptable", "private XML data too large for one namespace");
+	case STORE_QUOTA:
+		return answer_error(req, "not-acceptable", "private XML storage quota exceeded");
+	default:
+		log_error("private: cannot store data of %s", stz_from(s));
+		return answer_error(req, "internal-server-error", NULL);
+	}
+}
+
+/* Copies the stored group's elements into b; XS_PASS when nothing is stored. */
+static int copy_stored(struct stz_builder *b, const uint8_t owner[HASH_LEN], const struct stz *s,
+                       uint32_t child)
+{
+	const struct stz_node *c = &s->nodes[child];
+	uint8_t key[KEY_MAX];
+	size_t klen;
+	if (group_key(owner, stz_str(s, c->ns), c->ns.len, key, &klen) != XS_OK)
+		return XS_ERROR;
+	MDB_txn *t = mod_db_read();
+	if (t == NULL)
+		return XS_ERROR;
+	MDB_val k = { klen, key }, v;
+	int rc = mdb_get(t, M.dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return XS_PASS;
+	if (rc != 0)
+		return XS_ERROR;
+	void *mem;
+	struct stz g;
+	rc = view_value(&v, &mem, &g);
+	for (uint32_t e = rc == XS_OK ? stz_first_child(&g, 0) : 0; e; e = stz_next_sibling(&g, 0, e))
+		if (!g.nodes[e].is_text && stz_b_copy(b, &g, e) != XS_OK)
+			rc = XS_ERROR;
+	free(mem);
+	if (rc != XS_OK)
+		log_error("private: a stored entry of %s cannot be read", stz_from(s));
+	return rc;
+}
+
+static int do_get(struct iq_req *req, const uint8_t owner[HASH_LEN], uint32_t child)
+{
+	const struct stz *s = req->stz;
+	struct stz_builder *b = mod_iq_result_begin(req);
+	int rc = stz_b_openz(b, "query", NS_PRIVATE);
+	if (rc == XS_OK) {
+		rc = copy_stored(b, owner, s, child);
+		if (rc == XS_PASS) { /* nothing stored: the empty element comes back */
+			const struct stz_node *c = &s->nodes[child];
+			rc = stz_b_open(b, stz_str(s, c->name), c->name.len, stz_str(s, c->ns), c->ns.len);
+			if (rc == XS_OK)
+				rc = stz_b_close(b);
+		}
+	}
+	if (rc != XS_OK)
+		return answer_error(req, "internal-server-error", NULL);
+	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+}
+
+static int on_private(struct iq_req *req, void *arg)
+{
+	(void)arg;
+	const struct stz *s = req->stz;
+	char bare[3 * 1024];
+	uint8_t owner[HASH_LEN];
+	int rc = owner_of(req, bare, sizeof(bare), owner);
+	if (rc == XS_PASS)
+		return answer_error(req, "forbidden", NULL);
+	if (rc != XS_OK)
+		return answer_error(req, "internal-server-error", NULL);
+	if (!stz_node_is(s, req->payload, "query", NS_PRIVATE))
+		return answer_error(req, "bad-request", NULL);
+	uint32_t kids[MAX_CHILDREN];
+	uint32_t n = query_children(s, req->payload, kids, MAX_CHILDREN);
+	if (n == 0)
+		return answer_error(req, "not-acceptable", "the query holds no element");
+	if (s->h->type == STZ_T_GET && n > 1)
+		return answer_error(req, "bad-request", "one namespace at a time");
+	if (n > MAX_CHILDREN)
+		return answer_error(req, "not-acceptable", "too many elements in one request");
+	for (uint32_t i = 0; i < n; i++)
+		if (!ns_allowed(stz_str(s, s->nodes[kids[i]].ns)))
+			return answer_error(req, "not-acceptable", "this namespace cannot be stored");
+	return s->h->type == STZ_T_SET ? do_set(req, owner, kids, n) : do_get(req, owner, kids[0]);
+}
+
+/* ---- account removal */
+
+static int on_user_removed(struct hook_args *a, void *arg)
+{
+	(void)arg;
+	uint8_t owner[HASH_LEN];
+	if (a->jid == NULL || sha256(a->jid, strlen(a->jid), owner) != XS_OK)
+		return XS_PASS;
+	MDB_txn *t;
+	if (mod_db_begin(&t) != XS_OK)
+		return XS_PASS;
+	MDB_cursor *cur;
+	bool ok = mdb_cursor_open(t, M.dbi, &cur) == 0;
+	if (ok) {
+		MDB_val k = { HASH_LEN, owner }, v;
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		/* After a delete, MDB_NEXT yields the entry that followed it. */
+		while (ok && rc == 0 && k.mv_size >= HASH_LEN && memcmp(k.mv_data, owner, HASH_LEN) == 0) {
+			ok = mdb_cursor_del(cur, 0) == 0;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		ok = ok && (rc == 0 || rc == MDB_NOTFOUND);
+		mdb_cursor_close(cur);
+	}
+	if (mod_db_end(t, ok) != XS_OK || !ok)
+		log_error("private: cannot delete the data of %s", a->jid);
+	return XS_PASS;
+}
+
+/* ---- module */
+
+static int private_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+{
+	M.ctx = ctx;
+	if (parse_opts(opts, &M.o) != XS_OK)
+		return XS_ERROR;
+	if (mod_db_table(ctx, "private", 0, &M.dbi) != XS_OK ||
+	    mod_iq_add(ctx, NULL, NS_PRIVATE, on_private, NULL) != XS_OK ||
+	    mod_feature_add(ctx, NULL, NS_PRIVATE) != XS_OK ||
+	    mod_hook_add(ctx, HOOK_USER_REMOVED, NULL, 50, on_user_removed, NULL) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}
+
+static int private_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
+{
+	(void)ctx;
+	struct priv_opts o;
+	if (parse_opts(opts, &o) != XS_OK)
+		return XS_ERROR;
+	M.o = o;
+	return XS_OK;
+}
+
+const struct xmppd_module xmppd_module = {
+	.abi = XMPPD_MODULE_ABI,
+	.name = "private",
+	.init = private_init,
+	.reload = private_reload,
+};
