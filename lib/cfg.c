@@ -6,6 +6,7 @@
  * collected and emitted sorted by position: `xmppd -t` then reads top to
  * bottom even though some checks (missing keys, duplicates) run late. */
 #include "lib/cfg.h"
+#include "lib/jid.h"
 #include "lib/xs.h"
 #include "shm/shm.h"
 
@@ -1033,6 +1034,43 @@ static void check_certfiles(struct loader *L, struct cfg_node *n)
 	}
 }
 
+/* Bare JIDs whose stanzas are traced from the start (xmppctl trace adds more). */
+static void check_trace(struct loader *L, struct cfg_node *n)
+{
+	if (!want_kind(L, n, "trace", CFG_SEQ, "a list of bare JIDs"))
+		return;
+	L->c->trace = calloc(n->nchildren ? n->nchildren : 1, sizeof(char *));
+	if (!L->c->trace) {
+		l_oom(L);
+		return;
+	}
+	for (size_t i = 0; i < n->nchildren; i++) {
+		const struct cfg_node *item = &n->children[i];
+		char key[32];
+		snprintf(key, sizeof(key), "trace[%zu]", i);
+		if (!want_scalar(L, item, key, "a bare JID"))
+			continue;
+		struct jid j;
+		char bare[JID_MAX + 1];
+		if (jid_parse(item->value, strlen(item->value), &j) != XS_OK || j.resource[0] ||
+		    !j.node[0]) {
+			l_err(L, item, key, "'%.64s' is not a bare JID (user@host)", item->value);
+			continue;
+		}
+		int len = jid_bare(&j, bare, sizeof(bare));
+		if (len < 0 || len >= CFG_TRACE_JID_MAX) {
+			l_err(L, item, key, "JID longer than %d bytes", CFG_TRACE_JID_MAX - 1);
+			continue;
+		}
+		char *p = strdup(bare);
+		if (!p) {
+			l_oom(L);
+			return;
+		}
+		L->c->trace[L->c->ntrace++] = p;
+	}
+}
+
 static void check_tls_priority(struct loader *L, struct cfg_node *n)
 {
 	if (!want_scalar(L, n, n->key, "a GnuTLS priority string"))
@@ -1274,6 +1312,7 @@ static const struct {
 	{ "limits", check_limits },
 	{ "registration", check_registration },
 	{ "log", check_log },
+	{ "trace", check_trace },
 	{ "pidfile", check_pidfile },
 	{ "user", check_user },
 	{ "group", check_group },
@@ -1476,6 +1515,9 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->control_socket);
 	free(cfg->modules_dir);
 	free(cfg->log_file);
+	for (size_t i = 0; i < cfg->ntrace; i++)
+		free(cfg->trace[i]);
+	free(cfg->trace);
 	free(cfg->pidfile);
 	free(cfg->user);
 	free(cfg->group);

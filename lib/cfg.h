@@ -11,6 +11,7 @@
  *   loglevel: error|warning|info|debug    [info]
  *   log: stderr | syslog | PATH            [stderr] where log lines go
  *   pidfile: PATH                          [none] written by the master
+ *   trace: [bare JIDs]                     [none] stanzas traced from the start
  *   user: NAME, group: NAME                [none] the master drops to them
  *           after opening its listeners (root only)
  *   workers: N (1..SHM_MAX_WORKERS) | auto [auto = number of online CPUs]
@@ -58,6 +59,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define CFG_TRACE_JID_MAX 256 /* bytes of a traced JID with its NUL (SHM_TRACE_JID) */
 
 enum cfg_node_kind { CFG_SCALAR, CFG_SEQ, CFG_MAP };
 
@@ -121,6 +124,8 @@ struct cfg {
 	enum log_target log_target;
 	char *log_file;        /* LOG_TO_FILE */
 	char *pidfile, *user, *group;  /* NULL: none */
+	char **trace;          /* prepared bare JIDs traced from the start */
+	size_t ntrace;
 	unsigned workers;      /* resolved: auto became the CPU count */
 	char *data_dir, *run_dir, *control_socket, *modules_dir;
 	size_t max_stanza_size;

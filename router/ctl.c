@@ -343,6 +343,39 @@ static void cmd_kick(struct ctl_client *c, char **argv)
 	outf(c, c->json ? "ok\n{\"kicked\":%zu}\n" : "ok\n%zu session(s) ended\n", k.n);
 }
 
+/* trace JID on|off: every process logs each stage of that account's
+ * stanzas under one id per stanza (lines "trace ID STAGE ..."). */
+static void cmd_trace(struct ctl_client *c, char **argv)
+{
+	bool on = strcmp(argv[2], "on") == 0;
+	if (!on && strcmp(argv[2], "off") != 0) {
+		outf(c, "error: say on or off, not '%s'\n", argv[2]);
+		return;
+	}
+	struct jid j;
+	char bare[JID_MAX + 1];
+	if (jid_parse(argv[1], strlen(argv[1]), &j) != XS_OK || !j.node[0] ||
+	    jid_bare(&j, bare, sizeof(bare)) < 0) {
+		outf(c, "error: '%s' is not a user's JID\n", argv[1]);
+		return;
+	}
+	int rc = shm_trace_set(router_segment(), bare, on);
+	if (rc == XS_ERROR) {
+		outf(c, "error: cannot trace %s: %u JIDs are traced already, or it is longer than "
+		     "%u bytes\n", bare, SHM_TRACE_MAX, SHM_TRACE_JID - 1);
+		return;
+	}
+	/* Sessions already open start or stop at once. */
+	struct kick_list k = { .n = 0 };
+	sess_foreach(bare, collect_conn, &k);
+	for (size_t i = 0; i < k.n; i++) {
+		struct msg_trace m = { .conn = k.conns[i], .on = on };
+		router_down(conn_id_worker(m.conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
+	}
+	log_info("tracing of %s %s (%zu session(s))", bare, on ? "on" : "off", k.n);
+	outf(c, "ok\n");
+}
+
 static bool count_session(const char *full, const struct sess_rec *r, void *arg)
 {
 	(void)full;
@@ -480,6 +513,7 @@ static const struct {
 	{ "kick", 2, cmd_kick },
 	{ "status", 1, cmd_status },
 	{ "stats", 1, cmd_stats },
+	{ "trace", 3, cmd_trace },
 	{ "register", 4, cmd_register },
 	{ "unregister", 3, cmd_unregister },
 	{ "users", 2, cmd_users },

@@ -8,6 +8,7 @@
 #include "lib/xs.h"
 
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,13 +110,40 @@ bool hooks_any(enum hook_id hook)
 	return P.nhooks[hook] > 0;
 }
 
+static const char *const hook_names[HOOK_COUNT] = {
+	[HOOK_USER_SEND_PACKET] = "user_send_packet",
+	[HOOK_USER_RECEIVE_PACKET] = "user_receive_packet",
+	[HOOK_FILTER_PACKET] = "filter_packet",
+	[HOOK_PRESENCE_PROBE] = "presence_probe",
+	[HOOK_SESSION_OPENED] = "session_opened",
+	[HOOK_SESSION_CLOSED] = "session_closed",
+	[HOOK_ROSTER_GET] = "roster_get",
+	[HOOK_DISCO_INFO] = "disco_info",
+	[HOOK_DISCO_ITEMS] = "disco_items",
+	[HOOK_OFFLINE_MESSAGE] = "offline_message",
+	[HOOK_PRESENCE_BROADCAST] = "presence_broadcast",
+	[HOOK_SUBSCRIPTION_OUT] = "subscription_out",
+	[HOOK_SUBSCRIPTION_IN] = "subscription_in",
+	[HOOK_MESSAGE_DELIVERED] = "message_delivered",
+	[HOOK_USER_REMOVED] = "user_removed",
+};
+
+static const char *result_name(int rc)
+{
+	return rc == XS_DONE ? "done" : rc == XS_DROP ? "drop" : rc == XS_PASS ? "pass" : "error";
+}
+
 int hooks_run(enum hook_id hook, struct hook_args *args)
 {
+	uint64_t trace = args->stz ? route_trace() : 0;
 	for (size_t i = 0; i < P.nhooks[hook]; i++) {
 		struct hook *h = &P.hooks[hook][i];
 		if (!host_matches(h->host, args->host))
 			continue;
 		int rc = h->fn(args, h->arg);
+		if (trace)
+			log_trace("%016" PRIx64 " hook %s %s: %s", trace, hook_names[hook],
+			          h->owner ? h->owner->name : "?", result_name(rc));
 		if (rc == XS_DONE || rc == XS_DROP)
 			return rc;
 	}
@@ -178,7 +206,11 @@ int iq_dispatch(const struct stz *s, const char *host, uint64_t preauth_conn,
 		return XS_PASS;
 	struct iq_req req = { .stz = s, .host = host, .payload = payload,
 	                      .preauth_conn = preauth_conn, .ip = ip };
-	return e->fn(&req, e->arg) == XS_DONE ? XS_DONE : XS_PASS;
+	int rc = e->fn(&req, e->arg) == XS_DONE ? XS_DONE : XS_PASS;
+	if (route_trace())
+		log_trace("%016" PRIx64 " iq handler %s for %s: %s", route_trace(), ns, host,
+		          rc == XS_DONE ? "answered" : "declined");
+	return rc;
 }
 
 int mod_feature_add(struct mod_ctx *ctx, const char *host, const char *var)

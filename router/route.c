@@ -10,6 +10,7 @@
 #include "lib/xmpp.h"
 #include "lib/xs.h"
 
+#include <inttypes.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,13 @@ static uint64_t trace_cur, trace_next = 0xffULL << 56;
 uint64_t route_trace(void)
 {
 	return trace_cur;
+}
+
+static uint64_t trace_of(const struct stz *s);
+
+void route_trace_begin(const struct stz *s)
+{
+	trace_cur = s ? trace_of(s) : 0;
 }
 
 /* Which id a stanza is traced under: its own (set by the worker), or a new
@@ -197,6 +205,7 @@ void route_leave(void)
 		splice();
 	}
 	Q.depth = 0;
+	trace_cur = 0;
 }
 
 void route_stanza(const struct stz *s)
@@ -206,6 +215,9 @@ void route_stanza(const struct stz *s)
 		if (q == NULL)
 			return;
 		memcpy(q->data, s->h, s->h->size);
+		/* What a traced stanza causes is traced under its id. */
+		if (s->h->trace == 0)
+			((struct stz_hdr *)q->data)->trace = trace_cur;
 		enqueue(q);
 		return;
 	}
@@ -246,7 +258,36 @@ void route_kick(uint64_t conn, uint32_t reason)
 	enqueue(q);
 }
 
+static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s);
+
+/* A traced delivery is logged and carries its id to the worker, which logs
+ * the write. */
 static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s)
+{
+	uint64_t id = s->h->trace ? s->h->trace : trace_cur;
+	if (id == 0) {
+		deliver_records(conns, n, s);
+		return;
+	}
+	log_trace("%016" PRIx64 " deliver %s type=%s to %s: %u connection(s), first %016" PRIx64, id,
+	          stz_str(s, s->nodes[0].name), s->h->type ? stz_type_name(s->h->type) : "-",
+	          stz_has_to(s) ? stz_to(s) : "-", n, conns[0]);
+	if (s->h->trace == id) {
+		deliver_records(conns, n, s);
+		return;
+	}
+	char *copy = aligned_alloc(8, ((size_t)s->h->size + 7) & ~(size_t)7);
+	struct stz t;
+	if (copy == NULL)
+		return;
+	memcpy(copy, s->h, s->h->size);
+	((struct stz_hdr *)copy)->trace = id;
+	if (stz_view(&t, copy, s->h->size) == XS_OK)
+		deliver_records(conns, n, &t);
+	free(copy);
+}
+
+static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s)
 {
 	if (hooks_any(HOOK_USER_RECEIVE_PACKET)) {
 		struct hook_args a = { .stz = s, .jid = stz_to(s) };
@@ -291,6 +332,7 @@ int route_built(struct stz_builder *b)
 	if (mem == NULL)
 		return XS_ERROR;
 	stz_b_write(b, mem, 0);
+	((struct stz_hdr *)mem)->trace = trace_cur; /* an answer follows its cause */
 	struct stz s;
 	int rc = stz_view(&s, mem, n);
 	if (rc == XS_OK)
@@ -622,6 +664,11 @@ static bool subscription_out(const struct stz *s)
 
 static void route_one(const struct stz *s)
 {
+	trace_cur = trace_of(s);
+	if (trace_cur)
+		log_trace("%016" PRIx64 " route %s type=%s from=%s to=%s", trace_cur,
+		          stz_str(s, s->nodes[0].name), s->h->type ? stz_type_name(s->h->type) : "-",
+		          s->h->from.len ? stz_from(s) : "-", stz_has_to(s) ? stz_to(s) : "-");
 	if (hooks_any(HOOK_FILTER_PACKET)) {
 		struct hook_args a = { .stz = s };
 		if (hooks_run(HOOK_FILTER_PACKET, &a) == XS_DROP)

@@ -255,10 +255,12 @@ static void handle_up(unsigned w, const struct ring_rec *rec)
 			return;
 		}
 		route_enter();
+		route_trace_begin(&s);
 		struct hook_args a = { .stz = &s, .jid = stz_from(&s) };
 		if (!hooks_any(HOOK_USER_SEND_PACKET) || hooks_run(HOOK_USER_SEND_PACKET, &a) != XS_DROP)
 			route_stanza(&s);
 		route_leave();
+		route_trace_begin(NULL);
 		break;
 	}
 	case MSG_UP_PREAUTH:
@@ -355,6 +357,20 @@ int router_tell_master(uint32_t type, int32_t status)
 	return XS_OK;
 }
 
+/* The config's `trace:` list joins what xmppctl trace turned on (both live
+ * in the shm trace table, which outlives a router restart). */
+static void apply_trace_config(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->ntrace; i++) {
+		int rc = shm_trace_set(R.a->seg, cfg->trace[i], true);
+		if (rc == XS_ERROR)
+			log_error("trace %s: the trace table is full (%u JIDs)", cfg->trace[i],
+			          SHM_TRACE_MAX);
+		else if (rc == XS_OK)
+			log_info("tracing the stanzas of %s", cfg->trace[i]);
+	}
+}
+
 /* The master reloaded the configuration: read it again, give modules their
  * new options, answer.  A file that no longer loads changes nothing here. */
 static void router_reload(void)
@@ -373,6 +389,7 @@ static void router_reload(void)
 		struct cfg *old = (struct cfg *)R.cfg;
 		R.cfg = n;
 		plugins_reload(n);
+		apply_trace_config(n);
 		if (old != R.a->cfg)
 			cfg_retire(old);
 		log_info("reload: applied");
@@ -519,6 +536,7 @@ static int setup(const struct router_args *a)
 	if (sess_open(a->cfg) != XS_OK || data_open(a->cfg) != XS_OK)
 		return XS_ERROR;
 	R.started = (int64_t)time(NULL);
+	apply_trace_config(a->cfg);
 	if (plugins_load(a->cfg) != XS_OK)
 		return XS_ERROR;
 	return XS_OK;

@@ -114,6 +114,10 @@ void route_user_removed(const char *bare);
 /* A session ended (close, kick, worker death): table, hooks, presence. */
 void route_session_gone(const char *full, uint64_t conn);
 bool route_is_local(const char *domain, size_t len);
+/* The trace id of the stanza being routed, 0 when it is not traced. */
+uint64_t route_trace(void);
+/* Starts (s) or ends (NULL) the tracing context of a stanza from a user. */
+void route_trace_begin(const struct stz *s);
 /* Unix time the router started (mod_uptime). */
 int64_t router_started(void);
 

@@ -218,7 +218,7 @@ int conn_write_stz(struct conn *c, const struct stz *s)
 		return XS_ERROR;
 	if (s->h->trace || c->trace)
 		log_trace("%016" PRIx64 " write %s type=%s to %s (connection %016" PRIx64 ")",
-		          s->h->trace, stz_str(s, s->nodes[0].name),
+		          s->h->trace ? s->h->trace : c->id, stz_str(s, s->nodes[0].name),
 		          s->h->type ? stz_type_name(s->h->type) : "-", c->jid ? c->jid : c->peer, c->id);
 	size_t before = buf_pending(&c->out);
 	if (stz_to_xml(s, STZ_NS_CLIENT, &c->out) != XS_OK) {
