@@ -78,6 +78,8 @@ static struct {
 	pid_t self;
 	bool stopping;
 	bool pidfile_written;
+	int exit_code;        /* of master_run */
+	int ready_fd;         /* xmppd -d waits on it; -1 once told */
 	uint8_t secret[32];   /* behind fake SCRAM salts: stable across restarts */
 	uint8_t ticket_key[TLS_TICKET_KEY_LEN]; /* one for all workers: resumption anywhere */
 } M;
@@ -360,6 +362,13 @@ static void reap(void)
 			atomic_store(&M.seg.hdr->router_pid, 0);
 			if (M.stopping)
 				continue;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == ROUTER_EXIT_CONFIG) {
+				/* Its modules do not load: restarting cannot help. */
+				log_error("router (pid %d) could not start (see above); xmppd stops", (int)pid);
+				M.stopping = true;
+				M.exit_code = 1;
+				continue;
+			}
 			log_error("router (pid %d) %s; restarting", (int)pid, why);
 			schedule_restart(&M.router);
 			continue;
@@ -545,6 +554,8 @@ static void worker_reports(struct child *ch)
 		}
 	}
 }
+
+static void tell_ready(int *fd, bool ok);
 
 /* ------------------------------------------------------------ reload */
 
@@ -798,6 +809,8 @@ static void router_messages(void)
 			reload_acked("the router", m.status);
 		} else if (m.type == MSG_SOCK_LOGLEVEL) {
 			set_loglevel(m.status);
+		} else if (m.type == MSG_SOCK_ROUTER_READY) {
+			tell_ready(&M.ready_fd, true); /* the first time: xmppd -d may exit 0 */
 		}
 	}
 }
@@ -1088,14 +1101,15 @@ int master_run(struct cfg *cfg, int ready_fd)
 	memset(&M, 0, sizeof(M));
 	M.epfd = -1;
 	M.first = cfg;
+	M.ready_fd = ready_fd;
 	if (setup(cfg) != XS_OK) {
 		log_error("xmppd did not start");
 		teardown();
-		tell_ready(&ready_fd, false);
+		tell_ready(&M.ready_fd, false);
 		return 1;
 	}
 	log_info("xmppd started: %u worker(s), %zu host(s)", cfg->workers, cfg->nhosts);
-	tell_ready(&ready_fd, true);
+	/* Ready for xmppd -d when the router says its modules are loaded. */
 	time_t last_sweep = 0;
 	while (!M.stopping) {
 		bool waiting = M.router.restart;
@@ -1129,11 +1143,12 @@ int master_run(struct cfg *cfg, int ready_fd)
 		}
 	}
 	teardown();
+	tell_ready(&M.ready_fd, false);
 	log_info("xmppd stopped");
 	if (M.cfg != M.first) {
 		cfg_free(M.cfg);
 		free(M.cfg);
 	}
 	cfg_retired_free();
-	return 0;
+	return M.exit_code;
 }

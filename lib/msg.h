@@ -36,7 +36,12 @@ enum msg_type {
 	MSG_SOCK_RELOAD_RESULT = 40, /* master -> router: struct msg_ctl, status + one line */
 	MSG_SOCK_LOGLEVEL = 41,    /* router -> master -> every child: struct msg_ctl,
 	                            * status = the new enum log_level */
+	MSG_SOCK_ROUTER_READY = 42, /* router -> master: struct msg_ctl, modules loaded */
 };
+
+/* A router that cannot load its modules exits with this status: a
+ * configuration problem no restart cures, so the master stops. */
+#define ROUTER_EXIT_CONFIG 3
 
 /* Control messages between the processes (reload, log level). */
 struct msg_ctl {

@@ -575,9 +575,10 @@ int router_main(const struct router_args *a)
 	if (setup(a) != XS_OK) {
 		log_error("router start failed");
 		teardown();
-		return 1;
+		return ROUTER_EXIT_CONFIG;
 	}
 	log_info("router ready: %u worker ring pair(s)", R.n);
+	router_tell_master(MSG_SOCK_ROUTER_READY, 0);
 	R.running = true;
 	while (R.running) {
 		bool pending = flush_pending();
