@@ -51,6 +51,8 @@ static struct {
 	bool running;
 	int64_t started;
 	struct router_stats stats;
+	void *rec_buf;           /* the up record being handled, copied off its ring */
+	size_t rec_cap;
 } R;
 
 static int tag_master = TAG_MASTER, tag_sig = TAG_SIG;
@@ -290,8 +292,22 @@ static unsigned drain_up(unsigned w, unsigned budget)
 			log_error("up ring %u corrupt; router exits", w);
 			exit(2);
 		}
-		handle_up(w, &rec);
+		/* At most once: the record is taken off the ring before anything it
+		 * causes is visible, so a router that dies handling it and is
+		 * restarted never handles it twice (it may lose that one). */
+		if (rec.len > R.rec_cap) {
+			free(R.rec_buf);
+			R.rec_cap = (rec.len + 4095) & ~(size_t)4095;
+			R.rec_buf = aligned_alloc(8, R.rec_cap);
+			if (R.rec_buf == NULL) {
+				log_error("out of memory for an up record; router exits");
+				exit(2);
+			}
+		}
+		memcpy(R.rec_buf, rec.data, rec.len);
+		rec.data = R.rec_buf;
 		ring_consume(R.up[w]);
+		handle_up(w, &rec);
 		n++;
 	}
 	return n;
@@ -564,6 +580,7 @@ static void teardown(void)
 	free(R.pend_bytes);
 	free(R.dropped);
 	free(R.up_tags);
+	free(R.rec_buf);
 	if (R.sigfd > 0)
 		close(R.sigfd);
 	close(R.epfd);
