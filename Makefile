@@ -17,7 +17,7 @@ PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, the server and the tests need.
 DEB_PKGS := gcc make pkg-config libxml2-dev libgnutls28-dev liblmdb-dev libyaml-dev \
-            libidn-dev libcmocka-dev python3-slixmpp python3-cryptography openssl groff-base
+            libidn-dev libcmocka-dev python3-slixmpp python3-cryptography openssl groff-base logrotate
 
 COMMON_SRC := $(wildcard lib/*.c) $(filter-out shm/dump.c,$(wildcard shm/*.c))
 XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \
@@ -32,7 +32,7 @@ TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-man check-asan bench clean
+.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall
 # Objects of test programs and modules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(BINS) $(MODULES)
@@ -121,6 +121,68 @@ check-asan: deps
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# Installation: `make install [PREFIX=/usr/local] [DESTDIR=...]`.  Binaries in
+# PREFIX/sbin (xmppd) and PREFIX/bin (xmppctl, xmppd-shm-dump), plugins in
+# PREFIX/lib/xmppd/modules, man pages in PREFIX/share/man, the systemd unit in
+# PREFIX/lib/systemd/system; in SYSCONFDIR (/etc when PREFIX is /usr, else
+# PREFIX/etc): xmppd/xmppd.yml (from etc/xmppd.yml.dist, never over an existing
+# one), init.d/xmppd and logrotate.d/xmppd.  @NAME@ paths are substituted.
+# Data, run and log directories (/var/lib/xmppd, /run/xmppd, /var/log/xmppd)
+# are made by the init script or by systemd, owned by the user xmppd.
+PREFIX     ?= /usr/local
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR ?= /etc
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+endif
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MODULESDIR ?= $(PREFIX)/lib/xmppd/modules
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+            -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@MODULESDIR@|$(MODULESDIR)|g' \
+            -e 's|@UNITDIR@|$(UNITDIR)|g'
+
+install: all
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MODULESDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/xmppd $(DESTDIR)$(SYSCONFDIR)/init.d \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 0755 $(B)/xmppd $(DESTDIR)$(SBINDIR)/xmppd
+	$(INSTALL) -m 0755 $(B)/xmppctl $(B)/xmppd-shm-dump $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(MODULES) $(DESTDIR)$(MODULESDIR)/
+	$(INSTALL) -m 0644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
+	@set -e; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	$(SUBST) etc/init.d/xmppd > "$$tmp"; \
+	$(INSTALL) -m 0755 "$$tmp" $(DESTDIR)$(SYSCONFDIR)/init.d/xmppd; \
+	$(SUBST) etc/xmppd.service > "$$tmp"; \
+	$(INSTALL) -m 0644 "$$tmp" $(DESTDIR)$(UNITDIR)/xmppd.service; \
+	$(SUBST) etc/logrotate.d/xmppd > "$$tmp"; \
+	$(INSTALL) -m 0644 "$$tmp" $(DESTDIR)$(SYSCONFDIR)/logrotate.d/xmppd; \
+	conf=$(DESTDIR)$(SYSCONFDIR)/xmppd/xmppd.yml; \
+	if [ -e "$$conf" ]; then \
+	  echo "$$conf exists: kept (the new example is not installed)"; \
+	else \
+	  $(SUBST) etc/xmppd.yml.dist > "$$tmp"; \
+	  $(INSTALL) -m 0644 "$$tmp" "$$conf"; \
+	  echo "installed $$conf: set hosts and certfiles, create the user xmppd"; \
+	fi
+
+# The configuration (it may be edited) and the data stay.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/xmppd $(DESTDIR)$(BINDIR)/xmppctl \
+	  $(DESTDIR)$(BINDIR)/xmppd-shm-dump \
+	  $(MOD_SRC:modules/%.c=$(DESTDIR)$(MODULESDIR)/%.so) \
+	  $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(wildcard man/*.5)) \
+	  $(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(wildcard man/*.8)) \
+	  $(DESTDIR)$(SYSCONFDIR)/init.d/xmppd $(DESTDIR)$(UNITDIR)/xmppd.service \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d/xmppd
+	rmdir $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(PREFIX)/lib/xmppd 2>/dev/null || true
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/xmppd (configuration) and /var/lib/xmppd (data)"
 
 # Fuzzing (libFuzzer, clang): test/fuzz/fuzz.mk.
 -include test/fuzz/fuzz.mk

@@ -612,7 +612,6 @@ static unsigned needs_restart(const struct cfg *o, const struct cfg *n)
 		{ "max_stanza_size", o->max_stanza_size == n->max_stanza_size },
 		{ "user", same_str(o->user, n->user) },
 		{ "group", same_str(o->group, n->group) },
-		{ "pidfile", same_str(o->pidfile, n->pidfile) },
 	};
 	for (size_t i = 0; i < XS_ARRAY_LEN(keys); i++) {
 		if (keys[i].same)
@@ -703,7 +702,10 @@ static int reload(char *msg, size_t cap)
 		free(n);
 		return XS_ERROR;
 	}
-	/* What cannot change live keeps its old value in the new config. */
+	/* What cannot change live keeps its old value in the new config; the
+	 * pidfile (perhaps from -p) stays the one written at start. */
+	free(n->pidfile);
+	n->pidfile = M.cfg->pidfile ? strdup(M.cfg->pidfile) : NULL;
 	unsigned restart = needs_restart(M.cfg, n);
 	struct listener *nl;
 	size_t nnl;
@@ -951,13 +953,17 @@ static int drop_privileges(void)
 		return XS_ERROR;
 	}
 	gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
+	/* The log file was opened (created) as root: the new owner must be able
+	 * to open it again on SIGUSR1. */
+	if (log_chown(pw ? pw->pw_uid : (uid_t)-1, gid) != XS_OK)
+		log_warn("log file: chown: %s", strerror(errno));
 	if (setgroups(0, NULL) == -1 || (pw && initgroups(pw->pw_name, gid) == -1) ||
 	    setgid(gid) == -1 || (pw && setuid(pw->pw_uid) == -1)) {
 		log_error("dropping privileges to %s:%s: %s", cfg->user ? cfg->user : "-",
 		          cfg->group ? cfg->group : "-", strerror(errno));
 		return XS_ERROR;
 	}
-	if (pw && setuid(0) != -1) { /* must be impossible now */
+	if (pw && pw->pw_uid != 0 && setuid(0) != -1) { /* must be impossible now */
 		log_error("could regain root after dropping privileges");
 		return XS_ERROR;
 	}

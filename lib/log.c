@@ -73,6 +73,13 @@ int log_reopen(void)
 	return XS_OK;
 }
 
+int log_chown(uid_t uid, gid_t gid)
+{
+	if (cur_target != LOG_TO_FILE)
+		return XS_OK;
+	return fchown(log_fd, uid, gid) == 0 ? XS_OK : XS_ERROR;
+}
+
 enum log_target log_get_target(void)
 {
 	return cur_target;

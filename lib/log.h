@@ -9,6 +9,8 @@
 #ifndef XMPPD_LOG_H
 #define XMPPD_LOG_H
 
+#include <sys/types.h>
+
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 enum log_target { LOG_TO_STDERR, LOG_TO_FILE, LOG_TO_SYSLOG };
@@ -20,6 +22,9 @@ int log_open(enum log_target target, const char *path);
  * do for stderr and syslog.  XS_OK or XS_ERROR (the old file stays in use). */
 int log_reopen(void);
 enum log_target log_get_target(void);
+/* Gives the log file to the user the master becomes ((uid_t)-1 keeps the
+ * owner).  XS_OK, or XS_ERROR with errno. */
+int log_chown(uid_t uid, gid_t gid);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
