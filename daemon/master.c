@@ -587,41 +587,6 @@ static bool same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Settings only a restart applies: each one that changed is logged. */
-static unsigned needs_restart(const struct cfg *o, const struct cfg *n)
-{
-	unsigned k = 0;
-	bool hosts = o->nhosts == n->nhosts;
-	for (size_t i = 0; hosts && i < o->nhosts; i++)
-		hosts = strcmp(o->hosts[i], n->hosts[i]) == 0;
-	bool mods = o->nmodules == n->nmodules;
-	for (size_t i = 0; mods && i < o->nmodules; i++)
-		mods = strcmp(o->modules[i].name, n->modules[i].name) == 0;
-	const struct {
-		const char *key;
-		bool same;
-	} keys[] = {
-		{ "hosts", hosts },
-		{ "modules (the list; options reload live)", mods },
-		{ "workers", o->workers == n->workers },
-		{ "data_dir", same_str(o->data_dir, n->data_dir) },
-		{ "run_dir", same_str(o->run_dir, n->run_dir) },
-		{ "control_socket", same_str(o->control_socket, n->control_socket) },
-		{ "modules_dir", same_str(o->modules_dir, n->modules_dir) },
-		{ "ring_size", o->ring_size == n->ring_size },
-		{ "max_stanza_size", o->max_stanza_size == n->max_stanza_size },
-		{ "user", same_str(o->user, n->user) },
-		{ "group", same_str(o->group, n->group) },
-	};
-	for (size_t i = 0; i < XS_ARRAY_LEN(keys); i++) {
-		if (keys[i].same)
-			continue;
-		log_warn("reload: '%s' changed: needs a restart (not applied)", keys[i].key);
-		k++;
-	}
-	return k;
-}
-
 /* A listener of the new config: the open one with the same address and
  * port is kept (a new index), others are opened; the rest are closed. */
 static int reload_listeners(const struct cfg *n, struct listener **out, size_t *nout)
@@ -702,11 +667,8 @@ static int reload(char *msg, size_t cap)
 		free(n);
 		return XS_ERROR;
 	}
-	/* What cannot change live keeps its old value in the new config; the
-	 * pidfile (perhaps from -p) stays the one written at start. */
-	free(n->pidfile);
-	n->pidfile = M.cfg->pidfile ? strdup(M.cfg->pidfile) : NULL;
-	unsigned restart = needs_restart(M.cfg, n);
+	/* What cannot change live keeps its running value in the new config. */
+	unsigned restart = cfg_keep_running(n, M.cfg, true);
 	struct listener *nl;
 	size_t nnl;
 	if (reload_listeners(n, &nl, &nnl) != XS_OK) {
@@ -724,17 +686,14 @@ static int reload(char *msg, size_t cap)
 			log_info("reload: log now goes to %s", n->log_target == LOG_TO_FILE ? n->log_file
 			         : n->log_target == LOG_TO_SYSLOG ? "syslog" : "stderr");
 	}
-	if (n->loglevel != M.cfg->loglevel) {
-		log_info("reload: loglevel %s -> %s", log_level_name(M.cfg->loglevel),
+	/* Against the level in force: xmppctl loglevel may have changed it. */
+	if (n->loglevel != log_get_level()) {
+		log_info("reload: loglevel %s -> %s", log_level_name(log_get_level()),
 		         log_level_name(n->loglevel));
 		log_set_level(n->loglevel);
 	}
 	if (memcmp(&n->limits, &M.cfg->limits, sizeof(n->limits)) != 0)
 		log_info("reload: limits changed (applied)");
-	/* Keep the settings that need a restart as they are running. */
-	n->workers = M.cfg->workers;
-	n->ring_size = M.cfg->ring_size;
-	n->max_stanza_size = M.cfg->max_stanza_size;
 	free(M.lst);
 	M.lst = nl;
 	M.nlst = nnl;

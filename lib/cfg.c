@@ -1530,6 +1530,73 @@ void cfg_free(struct cfg *cfg)
 	*cfg = (struct cfg){ 0 };
 }
 
+#define SWAP(a, b)                  \
+	do {                            \
+		__typeof__(a) swap_ = (a);  \
+		(a) = (b);                  \
+		(b) = swap_;                \
+	} while (0)
+
+static bool str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void keep_note(bool log, unsigned *k, const char *key)
+{
+	if (log)
+		log_warn("reload: '%s' changed: needs a restart (not applied)", key);
+	(*k)++;
+}
+
+unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log)
+{
+	unsigned k = 0;
+	bool hosts = n->nhosts == run->nhosts;
+	for (size_t i = 0; hosts && i < n->nhosts; i++)
+		hosts = strcmp(n->hosts[i], run->hosts[i]) == 0;
+	if (!hosts) {
+		keep_note(log, &k, "hosts");
+		SWAP(n->hosts, run->hosts);
+		SWAP(n->host_anonymous, run->host_anonymous);
+		SWAP(n->host_registration, run->host_registration);
+		SWAP(n->nhosts, run->nhosts);
+	}
+	bool mods = n->nmodules == run->nmodules;
+	for (size_t i = 0; mods && i < n->nmodules; i++)
+		mods = strcmp(n->modules[i].name, run->modules[i].name) == 0;
+	if (!mods) {
+		keep_note(log, &k, "modules (the list; options reload live)");
+		SWAP(n->modules, run->modules);
+		SWAP(n->nmodules, run->nmodules);
+	}
+	char **strs[][2] = {
+		{ &n->data_dir, &run->data_dir }, { &n->run_dir, &run->run_dir },
+		{ &n->control_socket, &run->control_socket }, { &n->modules_dir, &run->modules_dir },
+		{ &n->user, &run->user }, { &n->group, &run->group },
+	};
+	static const char *const names[] = { "data_dir", "run_dir", "control_socket",
+		                                 "modules_dir", "user", "group" };
+	for (size_t i = 0; i < XS_ARRAY_LEN(names); i++) {
+		if (str_same(*strs[i][0], *strs[i][1]))
+			continue;
+		keep_note(log, &k, names[i]);
+		SWAP(*strs[i][0], *strs[i][1]);
+	}
+	/* The pidfile (perhaps from -p) stays the one written at start. */
+	SWAP(n->pidfile, run->pidfile);
+	if (n->workers != run->workers)
+		keep_note(log, &k, "workers");
+	if (n->ring_size != run->ring_size)
+		keep_note(log, &k, "ring_size");
+	if (n->max_stanza_size != run->max_stanza_size)
+		keep_note(log, &k, "max_stanza_size");
+	n->workers = run->workers;
+	n->ring_size = run->ring_size;
+	n->max_stanza_size = run->max_stanza_size;
+	return k;
+}
+
 static struct cfg **retired;
 static size_t nretired;
 

@@ -146,6 +146,11 @@ typedef void cfg_err_fn(void *arg, const char *line);
  * error *out is left untouched. */
 int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
 void cfg_free(struct cfg *cfg);
+/* Reload: n (freshly loaded) takes the running config's values of what only
+ * a restart changes (hosts, the module list, workers, paths, user, group,
+ * pidfile, ring_size, max_stanza_size) — swapped, so each stays freeable —
+ * and returns how many differed (logged as not applied when `log`). */
+unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log);
 /* A configuration replaced by a reload may still be pointed into (a
  * connection's listener, a module's options): it is kept, not freed, until
  * cfg_retired_free() at exit.  Takes ownership of the malloc'd cfg. */

@@ -34,9 +34,26 @@ bool xmpp_may_answer_error(const struct stz *orig)
 	return t != STZ_T_ERROR && !(orig->h->kind == STZ_IQ && t == STZ_T_RESULT);
 }
 
+static int build_error(struct stz_builder *b, const struct stz *orig, const char *server,
+                       const char *condition, const char *type, const char *app,
+                       const char *app_ns, const char *text, bool echo);
+
 int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const char *server,
                          const char *condition, const char *type, const char *app,
                          const char *app_ns, const char *text)
+{
+	return build_error(b, orig, server, condition, type, app, app_ns, text, true);
+}
+
+int xmpp_error_reply_bare(struct stz_builder *b, const struct stz *orig, const char *server,
+                          const char *condition)
+{
+	return build_error(b, orig, server, condition, NULL, NULL, NULL, NULL, false);
+}
+
+static int build_error(struct stz_builder *b, const struct stz *orig, const char *server,
+                       const char *condition, const char *type, const char *app,
+                       const char *app_ns, const char *text, bool echo)
 {
 	stz_b_reset(b);
 	const struct stz_node *root = &orig->nodes[0];
@@ -52,7 +69,7 @@ int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const ch
 		return XS_ERROR;
 	if (stz_b_attrz(b, "type", "error") != XS_OK)
 		return XS_ERROR;
-	for (uint32_t c = stz_first_child(orig, 0); c; c = stz_next_sibling(orig, 0, c))
+	for (uint32_t c = stz_first_child(orig, 0); echo && c; c = stz_next_sibling(orig, 0, c))
 		if (!orig->nodes[c].is_text && stz_b_copy(b, orig, c) != XS_OK)
 			return XS_ERROR;
 	if (stz_b_openz(b, "error", STZ_NS_CLIENT) != XS_OK ||

@@ -478,10 +478,15 @@ void ctl_reload_result(int32_t status, const char *text)
 	reload_waiter = NULL;
 	if (c == NULL)
 		return;
-	if (status == XS_OK)
-		outf(c, "ok\n%s\n", text);
-	else
+	if (status != XS_OK) {
 		outf(c, "error: %s\n", text);
+	} else if (c->json) {
+		outf(c, "ok\n{\"result\":");
+		out_json_str(c, text);
+		outf(c, "}\n");
+	} else {
+		outf(c, "ok\n%s\n", text);
+	}
 	c->waiting = false;
 	c->answered = true;
 	router_rewatch(c->fd, c, EPOLLOUT);

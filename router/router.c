@@ -395,9 +395,7 @@ static void router_reload(void)
 	int rc = n ? cfg_load(R.cfg->path, n, NULL, NULL) : XS_ERROR;
 	if (rc == XS_OK) {
 		/* What needs a restart keeps its running value (as in the master). */
-		n->workers = R.cfg->workers;
-		n->ring_size = R.cfg->ring_size;
-		n->max_stanza_size = R.cfg->max_stanza_size;
+		cfg_keep_running(n, (struct cfg *)R.cfg, false);
 		if (n->log_target != R.cfg->log_target ||
 		    (n->log_file && (!R.cfg->log_file || strcmp(n->log_file, R.cfg->log_file) != 0)))
 			log_open(n->log_target, n->log_file);

@@ -220,13 +220,17 @@ static void on_error(void *arg, const char *condition)
 	c2s_stream_error(arg, condition, NULL);
 }
 
-/* Answers a stanza with an error the worker decides itself. */
+/* Answers a stanza with an error the worker decides itself.  Before
+ * authentication (a registration request may carry a password) the
+ * request is not echoed. */
 static void reply_error(struct conn *c, const struct stz *s, const char *condition)
 {
 	if (!xmpp_may_answer_error(s))
 		return;
 	struct stz r;
-	if (xmpp_error_reply(&W.reply, s, c->host, condition) != XS_OK ||
+	int rc = c->state == C2S_AUTH ? xmpp_error_reply_bare(&W.reply, s, c->host, condition)
+	                              : xmpp_error_reply(&W.reply, s, c->host, condition);
+	if (rc != XS_OK ||
 	    worker_encode(&W.reply, 0, &r) != XS_OK) {
 		log_error("%s: cannot build an error reply", c->peer);
 		return;

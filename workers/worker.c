@@ -555,9 +555,8 @@ static void worker_reload(void)
 	struct cfg *n = calloc(1, sizeof(*n));
 	int rc = n ? cfg_load(W.cfg->path, n, NULL, NULL) : XS_ERROR;
 	if (rc == XS_OK) {
-		n->workers = W.cfg->workers;
-		n->ring_size = W.cfg->ring_size;
-		n->max_stanza_size = W.cfg->max_stanza_size;
+		/* What needs a restart keeps its running value (as in the master). */
+		cfg_keep_running(n, (struct cfg *)W.cfg, false);
 		if (n->log_target != W.cfg->log_target ||
 		    (n->log_file && (!W.cfg->log_file || strcmp(n->log_file, W.cfg->log_file) != 0)))
 			log_open(n->log_target, n->log_file);
