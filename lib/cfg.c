@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -1337,9 +1338,25 @@ static char *default_modules_dir(void)
 	return out;
 }
 
+/* The largest stanza encoding (lib/stz.h) any process builds: room for the
+ * encoding of a max_stanza_size stanza (up to 4 times its text) and an error
+ * echoing it, but never more than a ring record holds (a quarter of the
+ * ring, less the record header). */
+static void set_max_encoded(struct loader *L, const struct cfg_node *root)
+{
+	struct cfg *c = L->c;
+	size_t want = 4 * c->max_stanza_size + 4096, room = (size_t)(c->ring_size / 4) - 256;
+	c->max_encoded = want < room ? want : room;
+	if (c->max_encoded < c->max_stanza_size + 4096)
+		err_at(L->e, root->line, root->col, "ring_size",
+		       "%" PRIu64 " bytes is too small for max_stanza_size %zu: a ring record holds a "
+		       "quarter of the ring", c->ring_size, c->max_stanza_size);
+}
+
 static void apply_defaults(struct loader *L, const struct cfg_node *root)
 {
 	struct cfg *c = L->c;
+	set_max_encoded(L, root);
 	if (!L->have_hosts)
 		err_at(L->e, root->line, root->col, "hosts", "required key is missing");
 	if (!L->have_listen)

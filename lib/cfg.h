@@ -129,6 +129,7 @@ struct cfg {
 	unsigned workers;      /* resolved: auto became the CPU count */
 	char *data_dir, *run_dir, *control_socket, *modules_dir;
 	size_t max_stanza_size;
+	size_t max_encoded;    /* derived: the largest stanza encoding built anywhere */
 	unsigned scram_iterations;
 	uint64_t ring_size;
 	struct cfg_limits limits;

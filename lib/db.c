@@ -50,7 +50,7 @@ static int env_open(struct db *db, const char *dir, unsigned flags, size_t map, 
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(db->env, MAX_READERS);
 	if (rc == 0)
-		rc = mdb_env_open(db->env, dir, flags | MDB_NOTLS, 0640);
+		rc = mdb_env_open(db->env, dir, flags | MDB_NOTLS | (writer ? 0 : MDB_RDONLY), 0640);
 	if (rc != 0) {
 		log_error("lmdb open %s: %s", dir, mdb_strerror(rc));
 		if (db->env)

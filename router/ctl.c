@@ -167,17 +167,29 @@ static void cmd_register(struct ctl_client *c, char **argv)
 	outf(c, "ok\n");
 }
 
-struct kick_list {
-	uint64_t conns[64];
+/* What to do to each session of an account: end it with a reason, or
+ * start / stop tracing it. */
+struct each_session {
+	enum { EACH_KICK, EACH_TRACE } what;
+	uint32_t arg;            /* kick reason, or trace on */
 	size_t n;
 };
 
-static bool collect_conn(const char *full, const struct sess_rec *r, void *arg)
+static void to_session(struct each_session *e, uint64_t conn)
+{
+	if (e->what == EACH_KICK) {
+		route_kick(conn, e->arg);
+	} else {
+		struct msg_trace m = { .conn = conn, .on = e->arg };
+		router_down(conn_id_worker(conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
+	}
+	e->n++;
+}
+
+static bool each_visit(const char *full, const struct sess_rec *r, void *arg)
 {
 	(void)full;
-	struct kick_list *k = arg;
-	if (k->n < XS_ARRAY_LEN(k->conns))
-		k->conns[k->n++] = r->conn;
+	to_session(arg, r->conn);
 	return true;
 }
 
@@ -200,10 +212,8 @@ static void cmd_unregister(struct ctl_client *c, char **argv)
 	/* Its data goes with it (each module's), and its sessions end. */
 	route_enter();
 	route_user_removed(bare);
-	struct kick_list k = { .n = 0 };
-	sess_foreach(bare, collect_conn, &k);
-	for (size_t i = 0; i < k.n; i++)
-		route_kick(k.conns[i], KICK_REMOVED);
+	struct each_session e = { .what = EACH_KICK, .arg = KICK_REMOVED };
+	sess_foreach(bare, each_visit, &e);
 	route_leave();
 	log_info("unregistered %s", bare);
 	outf(c, "ok\n");
@@ -323,24 +333,22 @@ static void cmd_kick(struct ctl_client *c, char **argv)
 		outf(c, "error: '%s' is not a valid JID\n", argv[1]);
 		return;
 	}
-	struct kick_list k = { .n = 0 };
+	struct each_session e = { .what = EACH_KICK, .arg = KICK_ADMIN };
+	route_enter();
 	struct sess_rec r;
 	if (strchr(jid, '/')) {
 		if (sess_get(jid, &r) == XS_OK)
-			k.conns[k.n++] = r.conn;
+			to_session(&e, r.conn);
 	} else {
-		sess_foreach(jid, collect_conn, &k);
+		sess_foreach(jid, each_visit, &e);
 	}
-	if (k.n == 0) {
+	route_leave();
+	if (e.n == 0) {
 		outf(c, "error: no session of %s\n", jid);
 		return;
 	}
-	route_enter();
-	for (size_t i = 0; i < k.n; i++)
-		route_kick(k.conns[i], KICK_ADMIN);
-	route_leave();
-	log_info("kicked %zu session(s) of %s", k.n, jid);
-	outf(c, c->json ? "ok\n{\"kicked\":%zu}\n" : "ok\n%zu session(s) ended\n", k.n);
+	log_info("kicked %zu session(s) of %s", e.n, jid);
+	outf(c, c->json ? "ok\n{\"kicked\":%zu}\n" : "ok\n%zu session(s) ended\n", e.n);
 }
 
 /* trace JID on|off: every process logs each stage of that account's
@@ -366,13 +374,9 @@ static void cmd_trace(struct ctl_client *c, char **argv)
 		return;
 	}
 	/* Sessions already open start or stop at once. */
-	struct kick_list k = { .n = 0 };
-	sess_foreach(bare, collect_conn, &k);
-	for (size_t i = 0; i < k.n; i++) {
-		struct msg_trace m = { .conn = k.conns[i], .on = on };
-		router_down(conn_id_worker(m.conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
-	}
-	log_info("tracing of %s %s (%zu session(s))", bare, on ? "on" : "off", k.n);
+	struct each_session e = { .what = EACH_TRACE, .arg = on };
+	sess_foreach(bare, each_visit, &e);
+	log_info("tracing of %s %s (%zu session(s))", bare, on ? "on" : "off", e.n);
 	outf(c, "ok\n");
 }
 

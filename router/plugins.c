@@ -241,7 +241,7 @@ struct stz_builder *mod_iq_result_begin(struct iq_req *req)
 {
 	struct stz_builder *b = &P.reply;
 	if (b->limit == 0)
-		stz_b_init(b, 4 * router_cfg()->max_stanza_size + 4096);
+		stz_b_init(b, router_cfg()->max_encoded);
 	stz_b_reset(b);
 	const struct stz *s = req->stz;
 	stz_b_openz(b, "iq", STZ_NS_CLIENT);
@@ -342,7 +342,7 @@ int mod_kick(const char *full, enum mod_kick_reason why)
 struct stz_builder *mod_builder(struct mod_ctx *ctx)
 {
 	if (ctx->b.limit == 0)
-		stz_b_init(&ctx->b, 4 * router_cfg()->max_stanza_size + 4096);
+		stz_b_init(&ctx->b, router_cfg()->max_encoded);
 	stz_b_reset(&ctx->b);
 	return &ctx->b;
 }

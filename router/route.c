@@ -387,7 +387,7 @@ int route_error_ext(const struct stz *s, const char *condition, const char *type
 		return XS_PASS;
 	static struct stz_builder b;
 	if (b.limit == 0)
-		stz_b_init(&b, 4 * router_cfg()->max_stanza_size + 4096);
+		stz_b_init(&b, router_cfg()->max_encoded);
 	char bare[JID_MAX + 1];
 	const char *server = Q.preauth_host ? Q.preauth_host
 	                     : route_own_account(s, bare, sizeof(bare)) ? bare

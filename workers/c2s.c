@@ -43,7 +43,7 @@ struct conn *c2s_new(int fd)
 		return NULL;
 	c->fd = fd;
 	c->state = C2S_OPENING;
-	c->xs = xmlstream_new(&stream_cb, c, W.cfg->max_stanza_size);
+	c->xs = xmlstream_new(&stream_cb, c, W.cfg->max_stanza_size, W.cfg->max_encoded);
 	if (c->xs == NULL) {
 		free(c);
 		return NULL;

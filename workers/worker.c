@@ -833,7 +833,7 @@ int worker_main(const struct worker_args *a)
 	W.seg = a->seg;
 	/* Trace ids: this worker and generation in the top bits, then a count. */
 	W.trace_next = ((uint64_t)(a->index + 1) << 56) | ((uint64_t)(a->generation & 0xffff) << 40);
-	stz_b_init(&W.reply, 4 * a->cfg->max_stanza_size + 4096);
+	stz_b_init(&W.reply, a->cfg->max_encoded);
 	memcpy(W.scram_secret, a->secret, sizeof(W.scram_secret));
 	S.up = shm_up_ring(a->seg, a->index);
 	S.down = shm_down_ring(a->seg, a->index);

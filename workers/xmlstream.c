@@ -41,6 +41,7 @@ struct xmlstream {
 	void *arg;
 	char *replay;            /* the client's stream header, to resume a parser */
 	size_t max_stanza;
+	size_t max_encoded;       /* bound of a stanza's encoding */
 	unsigned depth;          /* 0: before the stream element, 1: between stanzas */
 	long mark;               /* parser offset of the current stanza's start, or of
 	                          * the last point between stanzas */
@@ -467,7 +468,7 @@ static int kit_take(struct xmlstream *xs)
 	k->ctxt->userData = xs;
 	/* A pooled kit keeps the builder's arrays of earlier stanzas: reset. */
 	stz_b_reset(&k->b);
-	k->b.limit = 4 * xs->max_stanza + 4096;
+	k->b.limit = xs->max_encoded;
 	k->next = NULL;
 	xs->kit = k;
 	xs->ctxt = k->ctxt;
@@ -511,7 +512,8 @@ static int start_stream(struct xmlstream *xs)
 	return kit_take(xs);
 }
 
-struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t max_stanza)
+struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t max_stanza,
+                                size_t max_encoded)
 {
 	struct xmlstream *xs = calloc(1, sizeof(*xs));
 	if (xs == NULL)
@@ -519,6 +521,7 @@ struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t
 	xs->cb = cb;
 	xs->arg = arg;
 	xs->max_stanza = max_stanza;
+	xs->max_encoded = max_encoded;
 	return xs;
 }
 

@@ -34,7 +34,10 @@ struct xmlstream_cb {
 	void (*on_error)(void *arg, const char *condition);
 };
 
-struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t max_stanza);
+/* max_stanza bounds a stanza's text, max_encoded its encoding (lib/stz.h;
+ * cfg->max_encoded, 4 * max_stanza + 4096 where the rings allow). */
+struct xmlstream *xmlstream_new(const struct xmlstream_cb *cb, void *arg, size_t max_stanza,
+                                size_t max_encoded);
 void xmlstream_free(struct xmlstream *xs);
 /* Parses bytes; callbacks run inside.  XS_OK, or XS_ERROR after on_error. */
 int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len);

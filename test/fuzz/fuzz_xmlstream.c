@@ -231,7 +231,7 @@ static const struct xmlstream_cb run_cb = {
 static void run(struct run *r, size_t limit, const uint8_t *data, size_t size,
                 const uint8_t lens[3])
 {
-	r->xs = xmlstream_new(&run_cb, r, limit);
+	r->xs = xmlstream_new(&run_cb, r, limit, 4 * limit + 4096);
 	FUZZ_CHECK(r->xs != NULL);
 	for (size_t off = 0, k = 0; off < size; k++) {
 		size_t n = lens && lens[k % 3] ? lens[k % 3] : size - off;
@@ -323,7 +323,7 @@ static void check_round_trip(const struct buf *echo)
 	for (size_t off = 0; echo_next(echo, &off, &enc, &enc_len, &xml, &xml_len);) {
 		struct echo e = { 0 };
 		/* Escaping makes the text longer than what was parsed: no limit. */
-		struct xmlstream *xs = xmlstream_new(&echo_cb, &e, 1u << 24);
+		struct xmlstream *xs = xmlstream_new(&echo_cb, &e, 1u << 24, 4 * (1u << 24) + 4096);
 		FUZZ_CHECK(xs != NULL);
 		FUZZ_CHECK(xmlstream_feed(xs, header, sizeof(header) - 1) == XS_OK);
 		if (xmlstream_feed(xs, xml, xml_len) != XS_OK || e.stanzas != 1) {
