@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <idn-free.h>
 #include <idna.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -358,4 +359,24 @@ int jid_bare(const struct jid *j, char *out, size_t cap)
 int jid_full(const struct jid *j, char *out, size_t cap)
 {
 	return jid_write(j, true, out, cap);
+}
+
+size_t jid_bare_len(const char *jid)
+{
+	return strcspn(jid, "/");
+}
+
+int jid_bare_copy(const char *jid, char *out, size_t cap)
+{
+	size_t n = jid_bare_len(jid);
+	if (n >= cap || n > INT_MAX)
+		return -1;
+	memcpy(out, jid, n);
+	out[n] = '\0';
+	return (int)n;
+}
+
+bool jid_has_node(const char *jid)
+{
+	return memchr(jid, '@', jid_bare_len(jid)) != NULL;
 }

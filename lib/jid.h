@@ -8,6 +8,7 @@
 #ifndef XMPPD_LIB_JID_H
 #define XMPPD_LIB_JID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define JID_PART_MAX 1023
@@ -32,5 +33,16 @@ int jid_resourceprep(const char *in, size_t len, char *out, size_t cap);
  * length, or -1 when cap is too small. */
 int jid_bare(const struct jid *j, char *out, size_t cap);
 int jid_full(const struct jid *j, char *out, size_t cap);
+
+/* On the text of a prepared JID (as the router stamps 'from', as jid_full()
+ * writes it): the bare part ends at the first '/' and has a node when an '@'
+ * comes before that (a prepared node or domain holds neither character).
+ * jid_bare_len: the length of the bare part.  jid_bare_copy: copies the bare
+ * part into out (cap bytes incl. NUL); its length, or -1 when cap is too
+ * small.  jid_has_node: whether the bare part has a node (an account's JID,
+ * not a domain's). */
+size_t jid_bare_len(const char *jid);
+int jid_bare_copy(const char *jid, char *out, size_t cap);
+bool jid_has_node(const char *jid);
 
 #endif

@@ -1,7 +1,9 @@
-/* xmpp.c — stanza error replies (RFC 6120 §8.3). */
+/* xmpp.c — stanza error replies (RFC 6120 §8.3) and small stanza helpers. */
 #include "lib/xmpp.h"
+#include "lib/jid.h"
 #include "lib/xs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -91,4 +93,38 @@ int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *
                      const char *condition)
 {
 	return xmpp_error_reply_ext(b, orig, server, condition, NULL, NULL, NULL, NULL);
+}
+
+int xmpp_from_account(const struct stz *s, char *out, size_t cap)
+{
+	if (s->h->from.len == 0 || !jid_has_node(stz_from(s)))
+		return -1;
+	return jid_bare_copy(stz_from(s), out, cap);
+}
+
+int32_t xmpp_presence_priority(const struct stz *s)
+{
+	uint32_t n = stz_child(s, 0, "priority", STZ_NS_CLIENT);
+	if (n == 0)
+		return 0;
+	long v = strtol(stz_text(s, n), NULL, 10);
+	return v < -128 ? -128 : v > 127 ? 127 : (int32_t)v;
+}
+
+const char *xmpp_server_get_error(const struct stz *iq)
+{
+	if (iq->h->type != STZ_T_GET)
+		return "not-allowed";
+	const char *to = stz_to(iq);
+	if (*to == '\0' || strchr(to, '@') != NULL)
+		return "service-unavailable";
+	return NULL;
+}
+
+int xmpp_b_text_elem(struct stz_builder *b, const char *name, const char *ns, const char *text,
+                     size_t len)
+{
+	if (stz_b_openz(b, name, ns) != XS_OK || stz_b_text(b, text, len) != XS_OK)
+		return XS_ERROR;
+	return stz_b_close(b);
 }

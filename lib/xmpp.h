@@ -36,4 +36,22 @@ const char *xmpp_error_type(const char *condition);
  * nor to an IQ result (RFC 6120 §8.3.1). */
 bool xmpp_may_answer_error(const struct stz *orig);
 
+/* The sender's account: when s has a 'from' that names an account (a JID
+ * with a node), copies its bare JID into out (cap bytes incl. NUL) and
+ * returns its length; else (no 'from', a domain, cap too small) -1. */
+int xmpp_from_account(const struct stz *s, char *out, size_t cap);
+/* The priority of a presence stanza (RFC 6121 §4.7.2.3): its <priority/>
+ * clamped to -128..127, 0 when it has none. */
+int32_t xmpp_presence_priority(const struct stz *s);
+/* For an IQ of a get-only namespace that the server answers about itself
+ * (XEP-0092, XEP-0202): the stanza error condition it calls for, or NULL
+ * when the server should answer.  "not-allowed" for a type other than get;
+ * "service-unavailable" when it has no 'to' or is to an account (an account
+ * has no such data on the server; its clients answer at full JIDs). */
+const char *xmpp_server_get_error(const struct stz *iq);
+/* Appends <name xmlns='ns'>text</name> to b (an empty element when len is
+ * 0; text may then be NULL).  XS_OK or XS_ERROR (the builder's bound). */
+int xmpp_b_text_elem(struct stz_builder *b, const char *name, const char *ns, const char *text,
+                     size_t len);
+
 #endif

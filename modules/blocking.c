@@ -43,15 +43,17 @@
  * Options (modules: {blocking: {...}}):
  *   max_items: 1..1000000   [10000]  items in one account's list
  *
- * Storage, table "blocklist" (H = SHA-256 of the account's bare JID):
- *   H (32 bytes)     -> struct blk_meta (item count) + the bare JID's text
- *   H + item JID     -> the item JID (prepared), when the key fits 511 bytes
- *   H + 0x01 + SHA-256(item JID) -> the item JID, when it does not (a JID
- *                       never holds the byte 0x01 nor 0xff, which lets the
- *                       start-up scan jump from one account to the next).
+ * Storage, table "blocklist", keys as lib/dbkey.h lays them out (O = SHA-256
+ * of the account's bare JID; the item is the blocked JID):
+ *   O (32 bytes)     -> struct blk_meta (item count) + the bare JID's text
+ *   O + item JID     -> the item JID (prepared), when the key fits 511 bytes
+ *   O + 0x00 + SHA-256(item JID) -> the item JID, when it does not.
+ * No key of an account reaches O + 0xff, which lets the start-up scan jump
+ * from one account to the next.
  * The account's removal (HOOK_USER_REMOVED) deletes the whole range. */
 #include "router/module.h"
 #include "lib/db.h"
+#include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/xmpp.h"
@@ -65,8 +67,6 @@
 #define NS_BLOCKING         "urn:xmpp:blocking"
 #define NS_BLOCKING_ERRORS  "urn:xmpp:blocking:errors"
 
-#define HASH_LEN            32
-#define KEY_MAX             511
 #define META_VERSION        1
 #define MAX_ITEMS_DEFAULT   10000
 #define MAX_ITEMS_LIMIT     1000000
@@ -235,49 +235,19 @@ static int parse_opts(const struct cfg_node *opts, uint32_t *max_items)
 
 /* ---- JIDs and keys */
 
-static size_t bare_len(const char *jid)
+static bool item_exists(MDB_txn *t, const struct dbkey *owner, const char *item, size_t len)
 {
-	const char *slash = strchr(jid, '/');
-	return slash ? (size_t)(slash - jid) : strlen(jid);
-}
-
-static int sha256(const void *data, size_t len, uint8_t out[HASH_LEN])
-{
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, out) != 0) {
-		log_error("blocking: SHA-256 failed");
-		return XS_ERROR;
-	}
-	return XS_OK;
-}
-
-static int item_key(const uint8_t owner[HASH_LEN], const char *item, size_t len,
-                    uint8_t key[KEY_MAX], size_t *klen)
-{
-	memcpy(key, owner, HASH_LEN);
-	if (HASH_LEN + len <= KEY_MAX) {
-		memcpy(key + HASH_LEN, item, len);
-		*klen = HASH_LEN + len;
-		return XS_OK;
-	}
-	key[HASH_LEN] = 0x01;
-	*klen = HASH_LEN + 1 + HASH_LEN;
-	return sha256(item, len, key + HASH_LEN + 1);
-}
-
-static bool item_exists(MDB_txn *t, const uint8_t owner[HASH_LEN], const char *item, size_t len)
-{
-	uint8_t key[KEY_MAX];
-	size_t klen;
-	if (item_key(owner, item, len, key, &klen) != XS_OK)
+	struct dbkey key;
+	if (dbkey_item(&key, owner, item, len) != XS_OK)
 		return false;
-	MDB_val k = { klen, key }, v;
+	MDB_val k = dbkey_val(&key), v;
 	return mdb_get(t, M.dbi, &k, &v) == 0;
 }
 
 /* Whether `jid` matches an item of the owner's list (XEP-0191 'JID Matching'). */
-static bool jid_blocked(MDB_txn *t, const uint8_t owner[HASH_LEN], const char *jid)
+static bool jid_blocked(MDB_txn *t, const struct dbkey *owner, const char *jid)
 {
-	size_t blen = bare_len(jid);
+	size_t blen = jid_bare_len(jid);
 	bool has_res = jid[blen] == '/';
 	const char *at = memchr(jid, '@', blen);
 	const char *domain = at ? at + 1 : jid;
@@ -304,9 +274,9 @@ static bool jid_blocked(MDB_txn *t, const uint8_t owner[HASH_LEN], const char *j
 
 /* ---- storage */
 
-static int meta_get(MDB_txn *t, const uint8_t owner[HASH_LEN], uint32_t *count)
+static int meta_get(MDB_txn *t, const struct dbkey *owner, uint32_t *count)
 {
-	MDB_val k = { HASH_LEN, (void *)owner }, v;
+	MDB_val k = dbkey_val(owner), v;
 	struct blk_meta m;
 	*count = 0;
 	int rc = mdb_get(t, M.dbi, &k, &v);
@@ -319,9 +289,9 @@ static int meta_get(MDB_txn *t, const uint8_t owner[HASH_LEN], uint32_t *count)
 	return XS_OK;
 }
 
-static int meta_put(MDB_txn *t, const uint8_t owner[HASH_LEN], const char *bare, uint32_t count)
+static int meta_put(MDB_txn *t, const struct dbkey *owner, const char *bare, uint32_t count)
 {
-	MDB_val k = { HASH_LEN, (void *)owner };
+	MDB_val k = dbkey_val(owner);
 	if (count == 0) {
 		int rc = mdb_del(t, M.dbi, &k, NULL);
 		return rc == 0 || rc == MDB_NOTFOUND ? XS_OK : XS_ERROR;
@@ -334,29 +304,6 @@ static int meta_put(MDB_txn *t, const uint8_t owner[HASH_LEN], const char *bare,
 	memcpy(v.mv_data, &m, sizeof(m));
 	memcpy((char *)v.mv_data + sizeof(m), bare, blen);
 	return XS_OK;
-}
-
-/* Deletes every entry of the owner (meta included) inside t; calls fn with
- * each item first when fn is not NULL. */
-typedef void item_fn(const char *item, size_t len, void *arg);
-
-static int range_delete(MDB_txn *t, const uint8_t owner[HASH_LEN], item_fn *fn, void *arg)
-{
-	MDB_cursor *cur;
-	if (mdb_cursor_open(t, M.dbi, &cur) != 0)
-		return XS_ERROR;
-	MDB_val k = { HASH_LEN, (void *)owner }, v;
-	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	bool ok = true;
-	/* After a delete, MDB_NEXT yields the entry that followed it. */
-	while (ok && rc == 0 && k.mv_size >= HASH_LEN && memcmp(k.mv_data, owner, HASH_LEN) == 0) {
-		if (fn && k.mv_size > HASH_LEN)
-			fn(v.mv_data, v.mv_size, arg);
-		ok = mdb_cursor_del(cur, 0) == 0;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	return ok && (rc == 0 || rc == MDB_NOTFOUND) ? XS_OK : XS_ERROR;
 }
 
 /* Start-up: every account with a list goes into the owners set.  From each
@@ -380,16 +327,16 @@ static int load_owners(void)
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	int res = XS_OK;
 	while (rc == 0 && res == XS_OK) {
-		uint8_t next[HASH_LEN + 1];
-		if (k.mv_size < HASH_LEN) { /* not ours: skip it */
+		uint8_t next[DBKEY_OWNER_LEN + 1];
+		if (k.mv_size < DBKEY_OWNER_LEN) { /* not ours: skip it */
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			continue;
 		}
-		memcpy(next, k.mv_data, HASH_LEN);
-		if (k.mv_size == HASH_LEN && v.mv_size > sizeof(struct blk_meta))
+		memcpy(next, k.mv_data, DBKEY_OWNER_LEN);
+		if (k.mv_size == DBKEY_OWNER_LEN && v.mv_size > sizeof(struct blk_meta))
 			res = sset_put(&M.owners, (const char *)v.mv_data + sizeof(struct blk_meta),
 			               v.mv_size - sizeof(struct blk_meta), 0);
-		next[HASH_LEN] = 0xff;
+		next[DBKEY_OWNER_LEN] = 0xff;
 		k.mv_size = sizeof(next);
 		k.mv_data = next;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -605,12 +552,9 @@ static bool presence_visit(const struct mod_session *ms, void *arg)
 /* 'User Blocks / Unblocks Contact': presence to a contact that may see the user's presence. */
 static void tell_contact(const char *bare, const char *item, bool available)
 {
-	size_t blen = bare_len(item);
-	if (memchr(item, '@', blen) == NULL)
-		return; /* a domain: no contact to tell */
 	char peer[JID_MAX + 1];
-	memcpy(peer, item, blen);
-	peer[blen] = '\0';
+	if (!jid_has_node(item) || jid_bare_copy(item, peer, sizeof(peer)) < 0)
+		return; /* a domain: no contact to tell */
 	enum mod_sub sub = mod_subscription(bare, peer);
 	if (sub != MOD_SUB_FROM && sub != MOD_SUB_BOTH)
 		return;
@@ -633,7 +577,7 @@ static int answer_ok(struct iq_req *req)
 	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
 }
 
-static int do_get(struct iq_req *req, const char *bare, const uint8_t owner[HASH_LEN])
+static int do_get(struct iq_req *req, const char *bare, const struct dbkey *owner)
 {
 	const struct stz *s = req->stz;
 	MDB_txn *t = mod_db_read();
@@ -643,11 +587,10 @@ static int do_get(struct iq_req *req, const char *bare, const uint8_t owner[HASH
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "blocklist", NS_BLOCKING);
 	bool any = sset_find(&M.owners, bare, strlen(bare)) != NULL;
-	MDB_val k = { HASH_LEN, (void *)owner }, v;
+	MDB_val k = dbkey_val(owner), v;
 	int mrc = any ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : MDB_NOTFOUND;
-	while (rc == XS_OK && mrc == 0 && k.mv_size >= HASH_LEN &&
-	       memcmp(k.mv_data, owner, HASH_LEN) == 0) {
-		if (k.mv_size > HASH_LEN) {
+	while (rc == XS_OK && mrc == 0 && dbkey_in_range(&k, owner)) {
+		if (dbkey_is_entry(&k, owner)) {
 			rc = stz_b_openz(b, "item", NS_BLOCKING);
 			if (rc == XS_OK)
 				rc = stz_b_attr(b, "jid", 3, "", 0, v.mv_data, v.mv_size);
@@ -665,7 +608,7 @@ static int do_get(struct iq_req *req, const char *bare, const uint8_t owner[HASH
 	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
 }
 
-static int do_block(struct iq_req *req, const char *bare, const uint8_t owner[HASH_LEN],
+static int do_block(struct iq_req *req, const char *bare, const struct dbkey *owner,
                     const struct items *it, struct items *added)
 {
 	MDB_txn *t;
@@ -676,10 +619,9 @@ static int do_block(struct iq_req *req, const char *bare, const uint8_t owner[HA
 	bool full = false;
 	for (uint32_t i = 0; ok && !full && i < it->n; i++) {
 		size_t len = strlen(it->v[i]);
-		uint8_t key[KEY_MAX];
-		size_t klen;
-		ok = item_key(owner, it->v[i], len, key, &klen) == XS_OK;
-		MDB_val k = { klen, key }, v = { len, it->v[i] };
+		struct dbkey key;
+		ok = dbkey_item(&key, owner, it->v[i], len) == XS_OK;
+		MDB_val k = dbkey_val(&key), v = { len, it->v[i] };
 		if (!ok || mdb_get(t, M.dbi, &k, &v) == 0)
 			continue; /* already blocked */
 		v = (MDB_val){ len, it->v[i] };
@@ -703,7 +645,7 @@ static int do_block(struct iq_req *req, const char *bare, const uint8_t owner[HA
 	return answer_ok(req);
 }
 
-static int do_unblock(struct iq_req *req, const char *bare, const uint8_t owner[HASH_LEN],
+static int do_unblock(struct iq_req *req, const char *bare, const struct dbkey *owner,
                       const struct items *it, struct items *removed)
 {
 	MDB_txn *t;
@@ -713,10 +655,9 @@ static int do_unblock(struct iq_req *req, const char *bare, const uint8_t owner[
 	bool ok = meta_get(t, owner, &count) == XS_OK;
 	for (uint32_t i = 0; ok && i < it->n; i++) {
 		size_t len = strlen(it->v[i]);
-		uint8_t key[KEY_MAX];
-		size_t klen;
-		ok = item_key(owner, it->v[i], len, key, &klen) == XS_OK;
-		MDB_val k = { klen, key };
+		struct dbkey key;
+		ok = dbkey_item(&key, owner, it->v[i], len) == XS_OK;
+		MDB_val k = dbkey_val(&key);
 		int rc = ok ? mdb_del(t, M.dbi, &k, NULL) : MDB_NOTFOUND;
 		if (rc == 0) {
 			count = count ? count - 1 : 0;
@@ -735,20 +676,21 @@ static int do_unblock(struct iq_req *req, const char *bare, const uint8_t owner[
 	return answer_ok(req);
 }
 
-static void collect_item(const char *item, size_t len, void *arg)
+static void collect_item(const MDB_val *key, const MDB_val *val, void *arg)
 {
+	(void)key;
 	struct items *it = arg;
-	if (items_add(it, item, len) != XS_OK)
+	if (items_add(it, val->mv_data, val->mv_size) != XS_OK)
 		log_warn("blocking: out of memory listing unblocked items");
 }
 
-static int do_unblock_all(struct iq_req *req, const char *bare, const uint8_t owner[HASH_LEN],
+static int do_unblock_all(struct iq_req *req, const char *bare, const struct dbkey *owner,
                           struct items *removed)
 {
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
 		return answer_error(req, "internal-server-error", NULL);
-	bool ok = range_delete(t, owner, collect_item, removed) == XS_OK;
+	bool ok = dbkey_range_delete(t, M.dbi, owner, collect_item, removed, NULL) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK)
 		ok = false;
 	if (!ok)
@@ -757,7 +699,7 @@ static int do_unblock_all(struct iq_req *req, const char *bare, const uint8_t ow
 	return answer_ok(req);
 }
 
-static int do_set(struct iq_req *req, const char *bare, const uint8_t owner[HASH_LEN])
+static int do_set(struct iq_req *req, const char *bare, const struct dbkey *owner)
 {
 	const struct stz *s = req->stz;
 	uint32_t p = req->payload;
@@ -797,26 +739,19 @@ static int on_blocking(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	const struct stz *s = req->stz;
-	if (req->preauth_conn != 0 || s->h->from.len == 0)
-		return answer_error(req, "forbidden", NULL);
-	const char *from = stz_from(s);
-	size_t blen = bare_len(from);
 	char bare[JID_MAX + 1];
-	if (blen >= sizeof(bare) || memchr(from, '@', blen) == NULL)
+	int blen = req->preauth_conn == 0 ? xmpp_from_account(s, bare, sizeof(bare)) : -1;
+	if (blen < 0 || (stz_has_to(s) && strcmp(stz_to(s), bare) != 0))
 		return answer_error(req, "forbidden", NULL);
-	memcpy(bare, from, blen);
-	bare[blen] = '\0';
-	if (stz_has_to(s) && strcmp(stz_to(s), bare) != 0)
-		return answer_error(req, "forbidden", NULL);
-	uint8_t owner[HASH_LEN];
-	if (sha256(bare, blen, owner) != XS_OK)
+	struct dbkey owner;
+	if (dbkey_owner(&owner, bare, (size_t)blen) != XS_OK)
 		return answer_error(req, "internal-server-error", NULL);
 	if (s->h->type == STZ_T_GET) {
 		if (!stz_node_is(s, req->payload, "blocklist", NS_BLOCKING))
 			return answer_error(req, "bad-request", NULL);
-		return do_get(req, bare, owner);
+		return do_get(req, bare, &owner);
 	}
-	return do_set(req, bare, owner);
+	return do_set(req, bare, &owner);
 }
 
 /* ---- enforcement */
@@ -825,7 +760,7 @@ static int on_blocking(struct iq_req *req, void *arg)
  * owner's own account, or a local server domain itself. */
 static bool exempt(const char *owner, size_t olen, const char *other)
 {
-	size_t blen = bare_len(other);
+	size_t blen = jid_bare_len(other);
 	if (blen == olen && memcmp(owner, other, olen) == 0)
 		return true;
 	if (memchr(other, '@', blen) != NULL)
@@ -843,11 +778,11 @@ static bool blocks(const char *owner, size_t olen, const char *other)
 {
 	if (exempt(owner, olen, other))
 		return false;
-	uint8_t h[HASH_LEN];
-	if (sha256(owner, olen, h) != XS_OK)
+	struct dbkey key;
+	if (dbkey_owner(&key, owner, olen) != XS_OK)
 		return false;
 	MDB_txn *t = mod_db_read();
-	return t != NULL && jid_blocked(t, h, other);
+	return t != NULL && jid_blocked(t, &key, other);
 }
 
 static int on_filter(struct hook_args *a, void *arg)
@@ -861,7 +796,7 @@ static int on_filter(struct hook_args *a, void *arg)
 	if (s->h->conn == 0 && s->h->type == STZ_T_ERROR)
 		return XS_PASS; /* the server's own errors: our bounces among them */
 	const char *from = stz_from(s), *to = stz_to(s);
-	size_t flen = bare_len(from), tlen = bare_len(to);
+	size_t flen = jid_bare_len(from), tlen = jid_bare_len(to);
 	if (flen == tlen && memcmp(from, to, flen) == 0)
 		return XS_PASS;
 	uint8_t kind = s->h->kind, type = s->h->type;
@@ -898,14 +833,14 @@ static int on_session_closed(struct hook_args *a, void *arg)
 static int on_user_removed(struct hook_args *a, void *arg)
 {
 	(void)arg;
-	uint8_t owner[HASH_LEN];
-	if (a->jid == NULL || sha256(a->jid, strlen(a->jid), owner) != XS_OK)
+	struct dbkey owner;
+	if (a->jid == NULL || dbkey_owner(&owner, a->jid, strlen(a->jid)) != XS_OK)
 		return XS_PASS;
 	sset_del(&M.owners, a->jid, strlen(a->jid));
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
-	bool ok = range_delete(t, owner, NULL, NULL) == XS_OK;
+	bool ok = dbkey_range_delete(t, M.dbi, &owner, NULL, NULL, NULL) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK || !ok)
 		log_error("blocking: cannot delete the blocklist of %s", a->jid);
 	return XS_PASS;

@@ -59,12 +59,6 @@ static struct {
 	struct mod_ctx *ctx;
 } M;
 
-static size_t bare_len(const char *jid)
-{
-	const char *slash = strchr(jid, '/');
-	return slash ? (size_t)(slash - jid) : strlen(jid);
-}
-
 /* ---- enable / disable */
 
 static int answer_error(struct iq_req *req, const char *condition)
@@ -79,7 +73,7 @@ static int on_carbons(struct iq_req *req, void *arg)
 	if (req->preauth_conn != 0 || s->h->from.len == 0)
 		return answer_error(req, "not-allowed");
 	const char *from = stz_from(s);
-	size_t blen = bare_len(from);
+	size_t blen = jid_bare_len(from);
 	if (from[blen] != '/')
 		return answer_error(req, "not-allowed"); /* only a session can have carbons */
 	if (stz_has_to(s) && (strlen(stz_to(s)) != blen || memcmp(stz_to(s), from, blen) != 0))
@@ -187,7 +181,7 @@ static int on_delivered(struct hook_args *a, void *arg)
 	/* A message of the account to itself: its sender needs no copy. */
 	const char *from = stz_from(s);
 	size_t blen = strlen(a->jid);
-	if (bare_len(from) == blen && memcmp(from, a->jid, blen) == 0 && from[blen] == '/')
+	if (jid_bare_len(from) == blen && memcmp(from, a->jid, blen) == 0 && from[blen] == '/')
 		j.skip_full = from;
 	mod_sessions(a->jid, copy_visit, &j);
 	return XS_PASS;
@@ -203,10 +197,10 @@ static int on_filter(struct hook_args *a, void *arg)
 	if (s == NULL || s->h->conn == 0 || s->h->kind != STZ_MESSAGE || !stz_has_to(s))
 		return XS_PASS; /* conn 0: made by the server, not sent by a client */
 	const char *from = stz_from(s), *to = stz_to(s);
-	size_t blen = bare_len(from);
+	size_t blen = jid_bare_len(from);
 	if (from[blen] != '/' || blen >= JID_MAX)
 		return XS_PASS;
-	if (bare_len(to) == blen && memcmp(to, from, blen) == 0)
+	if (jid_bare_len(to) == blen && memcmp(to, from, blen) == 0)
 		return XS_PASS; /* to the sender's own account: copied as received there */
 	if (!eligible(s))
 		return XS_PASS;

@@ -9,6 +9,7 @@
  * through the disco_info and disco_items hooks (args->jid is the account,
  * NULL for the server).  Nodes are not supported (item-not-found). */
 #include "router/module.h"
+#include "lib/jid.h"
 #include "lib/users.h"
 #include "lib/xmpp.h"
 
@@ -43,13 +44,9 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 	if (!stz_has_to(s) || strcmp(stz_to(s), req->host) != 0) {
 		account = stz_has_to(s) ? stz_to(s) : stz_from(s);
 		struct scram_creds cr;
-		const char *slash = strchr(account, '/');
-		char bare[3072];
-		size_t bl = slash ? (size_t)(slash - account) : strlen(account);
-		if (bl >= sizeof(bare) || strchr(account, '@') == NULL)
+		char bare[JID_MAX + 1];
+		if (!jid_has_node(account) || jid_bare_copy(account, bare, sizeof(bare)) < 0)
 			return XS_PASS;
-		memcpy(bare, account, bl);
-		bare[bl] = '\0';
 		int urc = users_get(mod_data_db(), mod_db_read(), bare, &cr);
 		explicit_bzero(&cr, sizeof(cr));
 		if (urc != XS_OK)

@@ -21,22 +21,22 @@
  *
  * Options: none.
  *
- * Storage, table "last": SHA-256 of the bare JID (32 bytes, any JID fits the
- * LMDB key limit) -> struct last_hdr (time) + the status text (no NUL). */
+ * Storage, table "last" (lib/dbkey.h): the account's key O (SHA-256 of the
+ * bare JID, so any JID fits the LMDB key limit) -> struct last_hdr (time) +
+ * the status text (no NUL). */
 #include "router/module.h"
+#include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/users.h"
 #include "lib/xmpp.h"
 
-#include <gnutls/crypto.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NS_LAST     "jabber:iq:last"
-#define HASH_LEN    32
 #define REC_VERSION 1
 
 struct last_hdr {
@@ -51,21 +51,12 @@ static struct {
 
 /* ---- storage */
 
-static int user_hash(const char *bare, uint8_t out[HASH_LEN])
-{
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, bare, strlen(bare), out) != 0) {
-		log_error("last: SHA-256 failed");
-		return XS_ERROR;
-	}
-	return XS_OK;
-}
-
 /* XS_OK with *hdr and *status (pointing into the txn, not NUL-terminated),
  * XS_PASS when there is no record, XS_ERROR. */
-static int rec_get(MDB_txn *t, const uint8_t hash[HASH_LEN], struct last_hdr *hdr,
+static int rec_get(MDB_txn *t, const struct dbkey *owner, struct last_hdr *hdr,
                    const char **status)
 {
-	MDB_val k = { HASH_LEN, (void *)hash }, v;
+	MDB_val k = dbkey_val(owner), v;
 	int e = mdb_get(t, M.dbi, &k, &v);
 	if (e == MDB_NOTFOUND)
 		return XS_PASS;
@@ -82,11 +73,11 @@ static int rec_get(MDB_txn *t, const uint8_t hash[HASH_LEN], struct last_hdr *hd
 	return XS_OK;
 }
 
-static int rec_put(MDB_txn *t, const uint8_t hash[HASH_LEN], int64_t stamp, const char *status,
+static int rec_put(MDB_txn *t, const struct dbkey *owner, int64_t stamp, const char *status,
                    size_t len)
 {
 	struct last_hdr hdr = { .version = REC_VERSION, .status_len = (uint32_t)len, .stamp = stamp };
-	MDB_val k = { HASH_LEN, (void *)hash }, v = { sizeof(hdr) + len, NULL };
+	MDB_val k = dbkey_val(owner), v = { sizeof(hdr) + len, NULL };
 	int e = mdb_put(t, M.dbi, &k, &v, MDB_RESERVE);
 	if (e != 0) {
 		log_error("last: mdb_put: %s", mdb_strerror(e));
@@ -98,15 +89,6 @@ static int rec_put(MDB_txn *t, const uint8_t hash[HASH_LEN], int64_t stamp, cons
 }
 
 /* ---- sessions */
-
-static void bare_of(const char *full, char *out, size_t cap)
-{
-	size_t n = strcspn(full, "/");
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, full, n);
-	out[n] = '\0';
-}
 
 struct avail {
 	const char *except; /* a full JID not to count (the one going away) */
@@ -139,16 +121,16 @@ static int on_presence(struct hook_args *a, void *arg)
 	if (s == NULL || a->jid == NULL || s->h->type != STZ_T_UNAVAILABLE)
 		return XS_PASS;
 	char bare[JID_MAX + 1];
-	bare_of(a->jid, bare, sizeof(bare));
-	if (any_available(bare, a->jid))
+	int blen = jid_bare_copy(a->jid, bare, sizeof(bare));
+	if (blen < 0 || any_available(bare, a->jid))
 		return XS_PASS;
 	uint32_t st = stz_child(s, 0, "status", STZ_NS_CLIENT);
 	const char *status = st ? stz_text(s, st) : "";
-	uint8_t hash[HASH_LEN];
+	struct dbkey owner;
 	MDB_txn *t;
-	if (user_hash(bare, hash) != XS_OK || mod_db_begin(&t) != XS_OK)
+	if (dbkey_owner(&owner, bare, (size_t)blen) != XS_OK || mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
-	mod_db_end(t, rec_put(t, hash, mod_now(), status, strlen(status)) == XS_OK);
+	mod_db_end(t, rec_put(t, &owner, mod_now(), status, strlen(status)) == XS_OK);
 	return XS_PASS;
 }
 
@@ -158,23 +140,23 @@ static int on_session_closed(struct hook_args *a, void *arg)
 	if (a->jid == NULL)
 		return XS_PASS;
 	char bare[JID_MAX + 1];
-	bare_of(a->jid, bare, sizeof(bare));
-	if (any_available(bare, a->jid))
+	int blen = jid_bare_copy(a->jid, bare, sizeof(bare));
+	if (blen < 0 || any_available(bare, a->jid))
 		return XS_PASS;
-	uint8_t hash[HASH_LEN];
+	struct dbkey owner;
 	MDB_txn *t;
-	if (user_hash(bare, hash) != XS_OK || mod_db_begin(&t) != XS_OK)
+	if (dbkey_owner(&owner, bare, (size_t)blen) != XS_OK || mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
 	struct last_hdr hdr;
 	const char *status = "";
-	int rc = rec_get(t, hash, &hdr, &status);
+	int rc = rec_get(t, &owner, &hdr, &status);
 	size_t len = rc == XS_OK ? hdr.status_len : 0;
 	char *copy = NULL;
 	if (len > 0 && (copy = malloc(len)) != NULL) /* the put may move the old value */
 		memcpy(copy, status, len);
 	else
 		len = 0;
-	mod_db_end(t, rc != XS_ERROR && rec_put(t, hash, mod_now(), copy ? copy : "", len) == XS_OK);
+	mod_db_end(t, rc != XS_ERROR && rec_put(t, &owner, mod_now(), copy ? copy : "", len) == XS_OK);
 	free(copy);
 	return XS_PASS;
 }
@@ -182,11 +164,12 @@ static int on_session_closed(struct hook_args *a, void *arg)
 static int on_user_removed(struct hook_args *a, void *arg)
 {
 	(void)arg;
-	uint8_t hash[HASH_LEN];
+	struct dbkey owner;
 	MDB_txn *t;
-	if (a->jid == NULL || user_hash(a->jid, hash) != XS_OK || mod_db_begin(&t) != XS_OK)
+	if (a->jid == NULL || dbkey_owner(&owner, a->jid, strlen(a->jid)) != XS_OK ||
+	    mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
-	MDB_val k = { HASH_LEN, hash };
+	MDB_val k = dbkey_val(&owner);
 	int e = mdb_del(t, M.dbi, &k, NULL);
 	if (e != 0 && e != MDB_NOTFOUND)
 		log_error("last: removing the record of %s: %s", a->jid, mdb_strerror(e));
@@ -229,17 +212,17 @@ static int user_query(struct iq_req *req, const char *owner)
 	if (rc != XS_OK)
 		return done(mod_iq_error(req, "internal-server-error"));
 	char requester[JID_MAX + 1];
-	bare_of(stz_from(req->stz), requester, sizeof(requester));
-	if (!allowed(owner, requester))
+	if (jid_bare_copy(stz_from(req->stz), requester, sizeof(requester)) < 0 ||
+	    !allowed(owner, requester))
 		return done(mod_iq_error(req, "forbidden"));
 	if (any_available(owner, NULL))
 		return reply(req, 0, "", 0);
-	uint8_t hash[HASH_LEN];
+	struct dbkey key;
 	struct last_hdr hdr;
 	const char *status = NULL;
-	if (user_hash(owner, hash) != XS_OK)
+	if (dbkey_owner(&key, owner, strlen(owner)) != XS_OK)
 		return done(mod_iq_error(req, "internal-server-error"));
-	rc = rec_get(mod_db_read(), hash, &hdr, &status);
+	rc = rec_get(mod_db_read(), &key, &hdr, &status);
 	if (rc == XS_PASS)
 		return done(mod_iq_error(req, "item-not-found"));
 	if (rc != XS_OK)
@@ -254,17 +237,13 @@ static int on_last(struct iq_req *req, void *arg)
 	if (s->h->type != STZ_T_GET)
 		return done(mod_iq_error(req, "not-allowed"));
 	const char *to = stz_to(s);
-	if (*to == '\0') { /* RFC 6120 §10.3.3: the sender's own account */
-		char own[JID_MAX + 1];
-		bare_of(stz_from(s), own, sizeof(own));
-		return user_query(req, own);
-	}
-	if (strchr(to, '@') != NULL) {
-		char owner[JID_MAX + 1];
-		bare_of(to, owner, sizeof(owner));
-		return user_query(req, owner);
-	}
-	return reply(req, mod_uptime(), "", 0);
+	if (*to != '\0' && strchr(to, '@') == NULL)
+		return reply(req, mod_uptime(), "", 0);
+	/* An account; no 'to': the sender's own (RFC 6120 §10.3.3). */
+	char owner[JID_MAX + 1];
+	if (jid_bare_copy(*to != '\0' ? to : stz_from(s), owner, sizeof(owner)) < 0)
+		return done(mod_iq_error(req, "jid-malformed"));
+	return user_query(req, owner);
 }
 
 static int last_init(struct mod_ctx *ctx, const struct cfg_node *opts)

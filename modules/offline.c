@@ -26,19 +26,20 @@
  *   max_messages: 1..1000000          [1000]      stored messages per account
  *   max_bytes: 65536..33554432        [16777216]  their encoded size per account
  *
- * Storage, table "offline" (H = SHA-256 of the bare JID, so any JID fits the
- * LMDB key limit and one account's messages are one ordered range):
- *   H (32 bytes)              -> struct off_meta (count, bytes, next sequence)
- *   H + sequence (8 bytes BE) -> struct off_hdr (arrival time) + the stanza's
+ * Storage, table "offline", keys as lib/dbkey.h lays them out (O = SHA-256 of
+ * the bare JID, so any JID fits the LMDB key limit and one account's
+ * messages are one ordered range; the item is the sequence, always inline):
+ *   O (32 bytes)              -> struct off_meta (count, bytes, next sequence)
+ *   O + sequence (8 bytes BE) -> struct off_hdr (arrival time) + the stanza's
  *                                stz encoding as it arrived */
 #include "router/module.h"
+#include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <errno.h>
-#include <gnutls/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,8 +49,7 @@
 #define NS_CHATSTATES  "http://jabber.org/protocol/chatstates"
 #define FEATURE        "msgoffline"
 
-#define HASH_LEN       32
-#define KEY_LEN        (HASH_LEN + 8)
+#define SEQ_LEN        8
 #define REC_VERSION    1
 #define MAX_MESSAGES_DEFAULT 1000
 #define MAX_MESSAGES_LIMIT   1000000
@@ -122,31 +122,24 @@ static int parse_opts(const struct cfg_node *opts, struct limits *lim)
 
 /* ---- keys */
 
-static int user_hash(const char *bare, uint8_t out[HASH_LEN])
+/* The key of message seq: big-endian, so the range is in arrival order. */
+static int msg_key(struct dbkey *key, const struct dbkey *owner, uint64_t seq)
 {
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, bare, strlen(bare), out) != 0) {
-		log_error("offline: SHA-256 failed");
-		return XS_ERROR;
-	}
-	return XS_OK;
+	uint8_t be[SEQ_LEN];
+	for (int i = 0; i < SEQ_LEN; i++)
+		be[i] = (uint8_t)(seq >> (56 - 8 * i));
+	return dbkey_item(key, owner, be, sizeof(be));
 }
 
-static void msg_key(uint8_t key[KEY_LEN], const uint8_t hash[HASH_LEN], uint64_t seq)
+static bool is_msg(const MDB_val *k, const struct dbkey *owner)
 {
-	memcpy(key, hash, HASH_LEN);
-	for (int i = 0; i < 8; i++)
-		key[HASH_LEN + i] = (uint8_t)(seq >> (56 - 8 * i));
-}
-
-static bool in_range(const MDB_val *k, const uint8_t hash[HASH_LEN])
-{
-	return k->mv_size == KEY_LEN && memcmp(k->mv_data, hash, HASH_LEN) == 0;
+	return k->mv_size == DBKEY_OWNER_LEN + SEQ_LEN && dbkey_in_range(k, owner);
 }
 
 /* The account's meta record; XS_PASS when there is none. */
-static int meta_get(MDB_txn *t, const uint8_t hash[HASH_LEN], struct off_meta *out)
+static int meta_get(MDB_txn *t, const struct dbkey *owner, struct off_meta *out)
 {
-	MDB_val k = { HASH_LEN, (void *)hash }, v;
+	MDB_val k = dbkey_val(owner), v;
 	int rc = mdb_get(t, M.dbi, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return XS_PASS;
@@ -196,19 +189,20 @@ static bool storable(const struct stz *s)
 
 /* ---- storing */
 
-static int store(MDB_txn *t, const uint8_t hash[HASH_LEN], const struct stz *s, bool *full)
+static int store(MDB_txn *t, const struct dbkey *owner, const struct stz *s, bool *full)
 {
 	struct off_meta meta = { .version = REC_VERSION, .count = 0, .bytes = 0, .next_seq = 1 };
-	int rc = meta_get(t, hash, &meta);
+	int rc = meta_get(t, owner, &meta);
 	if (rc == XS_ERROR)
 		return XS_ERROR;
 	*full = meta.count >= M.lim.max_messages || meta.bytes + s->h->size > M.lim.max_bytes;
 	if (*full)
 		return XS_OK;
-	uint8_t key[KEY_LEN];
-	msg_key(key, hash, meta.next_seq);
+	struct dbkey key;
+	if (msg_key(&key, owner, meta.next_seq) != XS_OK)
+		return XS_ERROR;
 	struct off_hdr hdr = { .version = REC_VERSION, .stamp = mod_now() };
-	MDB_val k = { KEY_LEN, key }, v = { sizeof(hdr) + s->h->size, NULL };
+	MDB_val k = dbkey_val(&key), v = { sizeof(hdr) + s->h->size, NULL };
 	int e = mdb_put(t, M.dbi, &k, &v, MDB_RESERVE);
 	if (e != 0) {
 		log_error("offline: mdb_put message: %s", mdb_strerror(e));
@@ -219,7 +213,7 @@ static int store(MDB_txn *t, const uint8_t hash[HASH_LEN], const struct stz *s, 
 	meta.count++;
 	meta.bytes += s->h->size;
 	meta.next_seq++;
-	MDB_val mk = { HASH_LEN, (void *)hash }, mv = { sizeof(meta), &meta };
+	MDB_val mk = dbkey_val(owner), mv = { sizeof(meta), &meta };
 	if ((e = mdb_put(t, M.dbi, &mk, &mv, 0)) != 0) {
 		log_error("offline: mdb_put meta: %s", mdb_strerror(e));
 		return XS_ERROR;
@@ -237,8 +231,8 @@ static int on_offline_message(struct hook_args *a, void *arg)
 	int rc = users_get(mod_data_db(), mod_db_read(), a->jid, &creds);
 	if (rc == XS_PASS)
 		return XS_PASS; /* no such account: the core answers service-unavailable */
-	uint8_t hash[HASH_LEN];
-	if (rc != XS_OK || user_hash(a->jid, hash) != XS_OK) {
+	struct dbkey owner;
+	if (rc != XS_OK || dbkey_owner(&owner, a->jid, strlen(a->jid)) != XS_OK) {
 		mod_bounce(s, "internal-server-error");
 		return XS_DROP;
 	}
@@ -248,7 +242,7 @@ static int on_offline_message(struct hook_args *a, void *arg)
 		return XS_DROP;
 	}
 	bool full = false;
-	rc = store(t, hash, s, &full);
+	rc = store(t, &owner, s, &full);
 	bool wrote = rc == XS_OK && !full;
 	if (mod_db_end(t, wrote) != XS_OK && wrote)
 		rc = XS_ERROR;
@@ -329,17 +323,8 @@ static int deliver_one(uint64_t conn, const char *host, const MDB_val *v)
 	return rc;
 }
 
-static int32_t presence_priority(const struct stz *s)
-{
-	uint32_t n = stz_child(s, 0, "priority", STZ_NS_CLIENT);
-	if (n == 0)
-		return 0;
-	long v = strtol(stz_text(s, n), NULL, 10);
-	return v < -128 ? -128 : v > 127 ? 127 : (int32_t)v;
-}
-
 /* Delivers and deletes every message of the account, in one child txn. */
-static int flush(const uint8_t hash[HASH_LEN], uint64_t conn, const char *host, const char *full)
+static int flush(const struct dbkey *owner, uint64_t conn, const char *host, const char *full)
 {
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
@@ -351,12 +336,16 @@ static int flush(const uint8_t hash[HASH_LEN], uint64_t conn, const char *host, 
 		mod_db_end(t, false);
 		return XS_ERROR;
 	}
-	uint8_t first[KEY_LEN];
-	msg_key(first, hash, 0);
-	MDB_val k = { KEY_LEN, first }, v;
+	struct dbkey first;
+	if (msg_key(&first, owner, 0) != XS_OK) {
+		mdb_cursor_close(cur);
+		mod_db_end(t, false);
+		return XS_ERROR;
+	}
+	MDB_val k = dbkey_val(&first), v;
 	uint32_t sent = 0, bad = 0;
 	e = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (e == 0 && in_range(&k, hash)) {
+	while (e == 0 && is_msg(&k, owner)) {
 		if (deliver_one(conn, host, &v) == XS_OK)
 			sent++;
 		else
@@ -372,7 +361,7 @@ static int flush(const uint8_t hash[HASH_LEN], uint64_t conn, const char *host, 
 		return XS_ERROR;
 	}
 	mdb_cursor_close(cur);
-	MDB_val mk = { HASH_LEN, (void *)hash };
+	MDB_val mk = dbkey_val(owner);
 	e = mdb_del(t, M.dbi, &mk, NULL);
 	if (e != 0 && e != MDB_NOTFOUND) {
 		log_error("offline: mdb_del meta: %s", mdb_strerror(e));
@@ -386,33 +375,25 @@ static int flush(const uint8_t hash[HASH_LEN], uint64_t conn, const char *host, 
 	return XS_OK;
 }
 
-static void bare_of(const char *full, char *out, size_t cap)
-{
-	size_t n = strcspn(full, "/");
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, full, n);
-	out[n] = '\0';
-}
-
 static int on_presence(struct hook_args *a, void *arg)
 {
 	(void)arg;
 	const struct stz *s = a->stz;
-	if (s == NULL || a->jid == NULL || s->h->type != STZ_T_NONE || presence_priority(s) < 0)
+	if (s == NULL || a->jid == NULL || s->h->type != STZ_T_NONE ||
+	    xmpp_presence_priority(s) < 0)
 		return XS_PASS;
 	char bare[JID_MAX + 1];
-	bare_of(a->jid, bare, sizeof(bare));
-	uint8_t hash[HASH_LEN];
+	int blen = jid_bare_copy(a->jid, bare, sizeof(bare));
+	struct dbkey owner;
 	struct off_meta meta;
-	if (user_hash(bare, hash) != XS_OK || meta_get(mod_db_read(), hash, &meta) != XS_OK ||
-	    meta.count == 0)
+	if (blen < 0 || dbkey_owner(&owner, bare, (size_t)blen) != XS_OK ||
+	    meta_get(mod_db_read(), &owner, &meta) != XS_OK || meta.count == 0)
 		return XS_PASS;
 	struct mod_session sess;
 	if (mod_session(a->jid, &sess) != XS_OK)
 		return XS_PASS;
 	const char *host = a->host ? a->host : bare + strcspn(bare, "@") + 1;
-	if (flush(hash, sess.conn, host, a->jid) != XS_OK)
+	if (flush(&owner, sess.conn, host, a->jid) != XS_OK)
 		log_warn("offline: stored messages of %s not delivered; kept", bare);
 	return XS_PASS;
 }
@@ -422,28 +403,15 @@ static int on_presence(struct hook_args *a, void *arg)
 static int on_user_removed(struct hook_args *a, void *arg)
 {
 	(void)arg;
-	uint8_t hash[HASH_LEN];
-	if (a->jid == NULL || user_hash(a->jid, hash) != XS_OK)
+	struct dbkey owner;
+	if (a->jid == NULL || dbkey_owner(&owner, a->jid, strlen(a->jid)) != XS_OK)
 		return XS_PASS;
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
-	MDB_cursor *cur;
-	int e = mdb_cursor_open(t, M.dbi, &cur);
-	bool ok = e == 0;
-	if (ok) {
-		MDB_val k = { HASH_LEN, hash }, v;
-		/* The meta key (the bare prefix) sorts first, then the messages. */
-		e = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		while (e == 0 && k.mv_size >= HASH_LEN && memcmp(k.mv_data, hash, HASH_LEN) == 0) {
-			if ((e = mdb_cursor_del(cur, 0)) == 0)
-				e = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-		}
-		ok = e == 0 || e == MDB_NOTFOUND;
-		mdb_cursor_close(cur);
-	}
+	bool ok = dbkey_range_delete(t, M.dbi, &owner, NULL, NULL, NULL) == XS_OK;
 	if (!ok)
-		log_error("offline: removing the queue of %s: %s", a->jid, mdb_strerror(e));
+		log_error("offline: removing the queue of %s failed", a->jid);
 	mod_db_end(t, ok);
 	return XS_PASS;
 }

@@ -29,29 +29,28 @@
  *   max_size:  1024..16777216      [65536]
  *   max_total: 1024..1073741824    [1048576]  (1 MiB; also at least max_size)
  *
- * Storage, table "private" (H = SHA-256 of the bare JID, so every JID fits
- * the 511-byte LMDB key limit and one account's entries are one range):
- *   H (32 bytes)       -> struct priv_meta (bytes stored by the account)
- *   H + namespace      -> the group: the stz encoding of a
+ * Storage, table "private", keys as lib/dbkey.h lays them out (O = SHA-256 of
+ * the bare JID, so every JID fits the 511-byte LMDB key limit and one
+ * account's entries are one range; the item is the namespace):
+ *   O (32 bytes)       -> struct priv_meta (bytes stored by the account)
+ *   O + namespace      -> the group: the stz encoding of a
  *                         <query xmlns='jabber:iq:private'> holding the
  *                         stored elements of that namespace
- *   H + 0x01 + SHA-256(namespace) when H + namespace would pass 511 bytes
- *                         (a namespace never contains the byte 0x01).
+ *   O + 0x00 + SHA-256(namespace) when O + namespace would pass 511 bytes.
  * The account's removal (HOOK_USER_REMOVED) deletes the whole range. */
 #include "router/module.h"
+#include "lib/dbkey.h"
+#include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/xmpp.h"
 
 #include <errno.h>
-#include <gnutls/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NS_PRIVATE          "jabber:iq:private"
 #define NS_SERVER           "jabber:server"
 
-#define HASH_LEN            32
-#define KEY_MAX             511
 #define MAX_CHILDREN        64
 #define META_VERSION        1
 
@@ -135,54 +134,23 @@ static int parse_opts(const struct cfg_node *opts, struct priv_opts *o)
 
 /* ---- keys */
 
-static int sha256(const char *data, size_t len, uint8_t out[HASH_LEN])
-{
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, out) != 0) {
-		log_error("private: SHA-256 failed");
-		return XS_ERROR;
-	}
-	return XS_OK;
-}
-
-/* The key of one namespace's group: H + ns, or H + 0x01 + SHA-256(ns). */
-static int group_key(const uint8_t owner[HASH_LEN], const char *ns, size_t nslen,
-                     uint8_t key[KEY_MAX], size_t *klen)
-{
-	memcpy(key, owner, HASH_LEN);
-	if (HASH_LEN + nslen <= KEY_MAX) {
-		memcpy(key + HASH_LEN, ns, nslen);
-		*klen = HASH_LEN + nslen;
-		return XS_OK;
-	}
-	key[HASH_LEN] = 0x01;
-	*klen = HASH_LEN + 1 + HASH_LEN;
-	return sha256(ns, nslen, key + HASH_LEN + 1);
-}
-
-/* The owner's hash from the IQ's sender; XS_PASS when the IQ is for another
+/* The key of the sender's account; XS_PASS when the IQ is for another
  * account (or comes from no account). */
-static int owner_of(const struct iq_req *req, char *bare, size_t cap, uint8_t h[HASH_LEN])
+static int owner_of(const struct iq_req *req, struct dbkey *owner)
 {
 	const struct stz *s = req->stz;
-	if (req->preauth_conn != 0 || s->h->from.len == 0)
+	char bare[JID_MAX + 1];
+	int blen = req->preauth_conn == 0 ? xmpp_from_account(s, bare, sizeof(bare)) : -1;
+	if (blen <= 0 || (stz_has_to(s) && strcmp(stz_to(s), bare) != 0))
 		return XS_PASS;
-	const char *from = stz_from(s);
-	const char *slash = strchr(from, '/');
-	size_t blen = slash ? (size_t)(slash - from) : strlen(from);
-	if (blen == 0 || blen >= cap || memchr(from, '@', blen) == NULL)
-		return XS_PASS;
-	memcpy(bare, from, blen);
-	bare[blen] = '\0';
-	if (stz_has_to(s) && strcmp(stz_to(s), bare) != 0)
-		return XS_PASS;
-	return sha256(bare, blen, h);
+	return dbkey_owner(owner, bare, (size_t)blen);
 }
 
 /* ---- storage */
 
-static uint64_t meta_total(MDB_txn *t, const uint8_t owner[HASH_LEN])
+static uint64_t meta_total(MDB_txn *t, const struct dbkey *owner)
 {
-	MDB_val k = { HASH_LEN, (void *)owner }, v;
+	MDB_val k = dbkey_val(owner), v;
 	struct priv_meta m;
 	if (mdb_get(t, M.dbi, &k, &v) != 0 || v.mv_size != sizeof(m))
 		return 0;
@@ -190,9 +158,9 @@ static uint64_t meta_total(MDB_txn *t, const uint8_t owner[HASH_LEN])
 	return m.version == META_VERSION ? m.total : 0;
 }
 
-static int meta_put(MDB_txn *t, const uint8_t owner[HASH_LEN], uint64_t total)
+static int meta_put(MDB_txn *t, const struct dbkey *owner, uint64_t total)
 {
-	MDB_val k = { HASH_LEN, (void *)owner };
+	MDB_val k = dbkey_val(owner);
 	if (total == 0) {
 		int rc = mdb_del(t, M.dbi, &k, NULL);
 		return rc == 0 || rc == MDB_NOTFOUND ? XS_OK : XS_ERROR;
@@ -276,7 +244,7 @@ static int build_group(const struct stz *s, const uint32_t *kids, uint32_t n, ui
 enum store_result { STORE_OK, STORE_TOO_BIG, STORE_QUOTA, STORE_FAILED };
 
 /* Stores one group inside t, keeping the account's total. */
-static enum store_result store_group(MDB_txn *t, const uint8_t owner[HASH_LEN],
+static enum store_result store_group(MDB_txn *t, const struct dbkey *owner,
                                      const struct stz *s, const uint32_t *kids, uint32_t n,
                                      uint32_t i, uint64_t *total)
 {
@@ -287,15 +255,14 @@ static enum store_result store_group(MDB_txn *t, const uint8_t owner[HASH_LEN],
 		return STORE_TOO_BIG; /* past the builder's own bound */
 	}
 	enum store_result res = STORE_OK;
-	uint8_t key[KEY_MAX];
-	size_t klen;
+	struct dbkey key;
 	const struct stz_node *c = &s->nodes[kids[i]];
 	if (len > M.o.max_size) {
 		res = STORE_TOO_BIG;
-	} else if (group_key(owner, stz_str(s, c->ns), c->ns.len, key, &klen) != XS_OK) {
+	} else if (dbkey_item(&key, owner, stz_str(s, c->ns), c->ns.len) != XS_OK) {
 		res = STORE_FAILED;
 	} else {
-		MDB_val k = { klen, key }, old, v = { len, mem };
+		MDB_val k = dbkey_val(&key), old, v = { len, mem };
 		uint64_t before = mdb_get(t, M.dbi, &k, &old) == 0 ? old.mv_size : 0;
 		uint64_t after = *total - (before <= *total ? before : *total) + len;
 		if (after > M.o.max_total)
@@ -309,7 +276,7 @@ static enum store_result store_group(MDB_txn *t, const uint8_t owner[HASH_LEN],
 	return res;
 }
 
-static int do_set(struct iq_req *req, const uint8_t owner[HASH_LEN], const uint32_t *kids,
+static int do_set(struct iq_req *req, const struct dbkey *owner, const uint32_t *kids,
                   uint32_t n)
 {
 	const struct stz *s = req->stz;
@@ -344,18 +311,17 @@ static int do_set(struct iq_req *req, const uint8_t owner[HASH_LEN], const uint3
 }
 
 /* Copies the stored group's elements into b; XS_PASS when nothing is stored. */
-static int copy_stored(struct stz_builder *b, const uint8_t owner[HASH_LEN], const struct stz *s,
+static int copy_stored(struct stz_builder *b, const struct dbkey *owner, const struct stz *s,
                        uint32_t child)
 {
 	const struct stz_node *c = &s->nodes[child];
-	uint8_t key[KEY_MAX];
-	size_t klen;
-	if (group_key(owner, stz_str(s, c->ns), c->ns.len, key, &klen) != XS_OK)
+	struct dbkey key;
+	if (dbkey_item(&key, owner, stz_str(s, c->ns), c->ns.len) != XS_OK)
 		return XS_ERROR;
 	MDB_txn *t = mod_db_read();
 	if (t == NULL)
 		return XS_ERROR;
-	MDB_val k = { klen, key }, v;
+	MDB_val k = dbkey_val(&key), v;
 	int rc = mdb_get(t, M.dbi, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return XS_PASS;
@@ -373,7 +339,7 @@ static int copy_stored(struct stz_builder *b, const uint8_t owner[HASH_LEN], con
 	return rc;
 }
 
-static int do_get(struct iq_req *req, const uint8_t owner[HASH_LEN], uint32_t child)
+static int do_get(struct iq_req *req, const struct dbkey *owner, uint32_t child)
 {
 	const struct stz *s = req->stz;
 	struct stz_builder *b = mod_iq_result_begin(req);
@@ -396,9 +362,8 @@ static int on_private(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	const struct stz *s = req->stz;
-	char bare[3 * 1024];
-	uint8_t owner[HASH_LEN];
-	int rc = owner_of(req, bare, sizeof(bare), owner);
+	struct dbkey owner;
+	int rc = owner_of(req, &owner);
 	if (rc == XS_PASS)
 		return answer_error(req, "forbidden", NULL);
 	if (rc != XS_OK)
@@ -416,7 +381,7 @@ static int on_private(struct iq_req *req, void *arg)
 	for (uint32_t i = 0; i < n; i++)
 		if (!ns_allowed(stz_str(s, s->nodes[kids[i]].ns)))
 			return answer_error(req, "not-acceptable", "this namespace cannot be stored");
-	return s->h->type == STZ_T_SET ? do_set(req, owner, kids, n) : do_get(req, owner, kids[0]);
+	return s->h->type == STZ_T_SET ? do_set(req, &owner, kids, n) : do_get(req, &owner, kids[0]);
 }
 
 /* ---- account removal */
@@ -424,25 +389,13 @@ static int on_private(struct iq_req *req, void *arg)
 static int on_user_removed(struct hook_args *a, void *arg)
 {
 	(void)arg;
-	uint8_t owner[HASH_LEN];
-	if (a->jid == NULL || sha256(a->jid, strlen(a->jid), owner) != XS_OK)
+	struct dbkey owner;
+	if (a->jid == NULL || dbkey_owner(&owner, a->jid, strlen(a->jid)) != XS_OK)
 		return XS_PASS;
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
 		return XS_PASS;
-	MDB_cursor *cur;
-	bool ok = mdb_cursor_open(t, M.dbi, &cur) == 0;
-	if (ok) {
-		MDB_val k = { HASH_LEN, owner }, v;
-		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		/* After a delete, MDB_NEXT yields the entry that followed it. */
-		while (ok && rc == 0 && k.mv_size >= HASH_LEN && memcmp(k.mv_data, owner, HASH_LEN) == 0) {
-			ok = mdb_cursor_del(cur, 0) == 0;
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-		}
-		ok = ok && (rc == 0 || rc == MDB_NOTFOUND);
-		mdb_cursor_close(cur);
-	}
+	bool ok = dbkey_range_delete(t, M.dbi, &owner, NULL, NULL, NULL) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK || !ok)
 		log_error("private: cannot delete the data of %s", a->jid);
 	return XS_PASS;

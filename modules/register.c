@@ -166,11 +166,7 @@ static int reply_to_conn(struct iq_req *req)
 
 static int text_elem(struct stz_builder *b, const char *name, const char *text)
 {
-	if (stz_b_openz(b, name, NS_REGISTER) != XS_OK)
-		return XS_ERROR;
-	if (text && *text && stz_b_text(b, text, strlen(text)) != XS_OK)
-		return XS_ERROR;
-	return stz_b_close(b);
+	return xmpp_b_text_elem(b, name, NS_REGISTER, text, text ? strlen(text) : 0);
 }
 
 /* ---- reading the request */
@@ -440,6 +436,19 @@ static void kick_all(const char *bare)
 	free(k);
 }
 
+/* Ends t, the child transaction of a change to an existing account (rc: how
+ * the change went); XS_OK when it is on disk, else the answered error's result. */
+static int end_account_change(struct iq_req *req, MDB_txn *t, int rc)
+{
+	if (mod_db_end(t, rc == XS_OK) != XS_OK && rc == XS_OK)
+		rc = XS_ERROR;
+	if (rc == XS_PASS)
+		return reply_error(req, "registration-required", NULL);
+	if (rc != XS_OK)
+		return reply_error(req, "internal-server-error", NULL);
+	return XS_OK;
+}
+
 static int cancel(struct iq_req *req, const struct reg_form *f, const char *bare)
 {
 	if (f->nelems != 1)
@@ -447,13 +456,9 @@ static int cancel(struct iq_req *req, const struct reg_form *f, const char *bare
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
 		return reply_error(req, "internal-server-error", NULL);
-	int rc = users_del(mod_data_db(), t, bare);
-	if (mod_db_end(t, rc == XS_OK) != XS_OK && rc == XS_OK)
-		rc = XS_ERROR;
-	if (rc == XS_PASS)
-		return reply_error(req, "registration-required", NULL);
+	int rc = end_account_change(req, t, users_del(mod_data_db(), t, bare));
 	if (rc != XS_OK)
-		return reply_error(req, "internal-server-error", NULL);
+		return rc;
 	struct hook_args a = { .host = req->host, .jid = bare };
 	mod_hook_run(HOOK_USER_REMOVED, &a);
 	log_info("account %s removed in-band", bare);
@@ -489,12 +494,9 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 	if (rc == XS_OK)
 		rc = users_add(mod_data_db(), t, bare, &cr);
 	explicit_bzero(&cr, sizeof(cr));
-	if (mod_db_end(t, rc == XS_OK) != XS_OK && rc == XS_OK)
-		rc = XS_ERROR;
-	if (rc == XS_PASS)
-		return reply_error(req, "registration-required", NULL);
+	rc = end_account_change(req, t, rc);
 	if (rc != XS_OK)
-		return reply_error(req, "internal-server-error", NULL);
+		return rc;
 	log_info("password of %s changed in-band", bare);
 	return reply_empty(req);
 }

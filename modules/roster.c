@@ -41,12 +41,13 @@
  *   max_name_len   [1023]  bytes of an item's name, 1..4096
  *   max_group_len  [1023]  bytes of one group name, 1..4096
  *
- * Storage: table "roster" of the data env.  Every key starts with P, the
- * first 16 bytes of SHA-256(owner bare JID), so one owner is one range:
- *   P                    -> meta: u8 layout (1), u8 pad[3], u32 items,
+ * Storage: table "roster" of the data env, keys as lib/dbkey.h lays them out
+ * (O = SHA-256 of the owner's bare JID, so one owner is one range; the item
+ * is the contact's bare JID C):
+ *   O                    -> meta: u8 layout (1), u8 pad[3], u32 items,
  *                           u32 hidden, u32 pad, u64 ver          (24 bytes)
- *   P + C                -> item, C = the contact bare JID (1..400 bytes)
- *   P + 0x00 + SHA-256(C)   for a longer contact JID
+ *   O + C                -> item, C = the contact bare JID (1..479 bytes)
+ *   O + 0x00 + SHA-256(C)   for a longer contact JID
  * item: u8 layout (1), u8 sub (TO 1 | FROM 2), u8 flags, u8 pad,
  *   u16 jid_len, u16 name_len, u16 ngroups, u16 pad, u32 groups_len,
  *   u32 req_len, then the contact JID, the name, the groups (u16 length +
@@ -64,13 +65,13 @@
  * 128 each); they get unavailable when the session goes unavailable or
  * ends.  A router restart forgets them. */
 #include "router/module.h"
+#include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -82,9 +83,6 @@
 enum { SUB_TO = 1, SUB_FROM = 2 };
 enum { F_ASK = 1, F_PENDING = 2, F_APPROVED = 4, F_LISTED = 8 };
 
-#define PREFIX_LEN   16
-#define INLINE_MAX   400                        /* longest contact JID kept as is in a key */
-#define KEY_MAX      (PREFIX_LEN + INLINE_MAX)  /* < 511, LMDB's key limit */
 #define BARE_MAX     (2 * JID_PART_MAX + 1)
 #define REQ_MAX      4096                       /* stored pending subscribe */
 #define REC_LAYOUT   1
@@ -115,12 +113,6 @@ static struct {
 
 /* ------------------------------------------------------------ small helpers */
 
-static size_t bare_len(const char *j)
-{
-	const char *slash = strchr(j, '/');
-	return slash ? (size_t)(slash - j) : strlen(j);
-}
-
 static bool same(const char *a, size_t alen, const char *b, size_t blen)
 {
 	return alen == blen && memcmp(a, b, alen) == 0;
@@ -146,49 +138,6 @@ static void make_id(char *out, size_t cap)
 	R.idseq++;
 	snprintf(out, cap, "push-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4],
 	         r[5], r[6], r[7]);
-}
-
-/* ------------------------------------------------------------ keys */
-
-struct rkey {
-	uint8_t b[KEY_MAX];
-	size_t len;
-};
-
-static int sha256(const void *data, size_t len, uint8_t out[32])
-{
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, out) != 0) {
-		log_error("roster: SHA-256 failed");
-		return XS_ERROR;
-	}
-	return XS_OK;
-}
-
-static int key_owner(const char *owner, size_t olen, struct rkey *k)
-{
-	uint8_t h[32];
-	if (sha256(owner, olen, h) != XS_OK)
-		return XS_ERROR;
-	memcpy(k->b, h, PREFIX_LEN);
-	k->len = PREFIX_LEN;
-	return XS_OK;
-}
-
-static int key_item(const struct rkey *owner, const char *c, size_t clen, struct rkey *k)
-{
-	memcpy(k->b, owner->b, PREFIX_LEN);
-	if (clen >= 1 && clen <= INLINE_MAX) {
-		memcpy(k->b + PREFIX_LEN, c, clen);
-		k->len = PREFIX_LEN + clen;
-		return XS_OK;
-	}
-	uint8_t h[32];
-	if (sha256(c, clen, h) != XS_OK)
-		return XS_ERROR;
-	k->b[PREFIX_LEN] = 0; /* never the first byte of a JID */
-	memcpy(k->b + PREFIX_LEN + 1, h, sizeof(h));
-	k->len = PREFIX_LEN + 1 + sizeof(h);
-	return XS_OK;
 }
 
 /* ------------------------------------------------------------ records */
@@ -313,10 +262,10 @@ struct meta {
 	bool exists;
 };
 
-static int meta_get(MDB_txn *t, const struct rkey *ok, struct meta *m)
+static int meta_get(MDB_txn *t, const struct dbkey *ok, struct meta *m)
 {
 	memset(m, 0, sizeof(*m));
-	MDB_val k = { ok->len, (void *)ok->b }, v;
+	MDB_val k = dbkey_val(ok), v;
 	int rc = mdb_get(t, R.dbi, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return XS_OK;
@@ -336,13 +285,13 @@ static int meta_get(MDB_txn *t, const struct rkey *ok, struct meta *m)
 	return XS_OK;
 }
 
-static int meta_put(MDB_txn *t, const struct rkey *ok, const struct meta *m)
+static int meta_put(MDB_txn *t, const struct dbkey *ok, const struct meta *m)
 {
 	uint8_t p[META_SIZE] = { META_LAYOUT };
 	wr32(p + 4, m->items);
 	wr32(p + 8, m->hidden);
 	wr64(p + 16, m->ver);
-	MDB_val k = { ok->len, (void *)ok->b }, v = { sizeof(p), p };
+	MDB_val k = dbkey_val(ok), v = { sizeof(p), p };
 	int rc = mdb_put(t, R.dbi, &k, &v, 0);
 	if (rc != 0) {
 		log_error("roster: writing a roster version: %s", mdb_strerror(rc));
@@ -359,7 +308,7 @@ static void ver_text(const struct meta *m, char *out, size_t cap)
 /* One (owner, contact) record being changed inside a child transaction. */
 struct pair {
 	MDB_txn *t;
-	struct rkey ok, ik;
+	struct dbkey ok, ik;
 	struct meta meta;
 	const char *contact; /* the caller's string: stays valid after a delete */
 	size_t clen;
@@ -377,10 +326,10 @@ static int pair_load(struct pair *p, MDB_txn *t, const char *owner, size_t olen,
 	p->t = t;
 	p->contact = contact;
 	p->clen = clen;
-	if (clen == 0 || clen > BARE_MAX || key_owner(owner, olen, &p->ok) != XS_OK ||
-	    key_item(&p->ok, contact, clen, &p->ik) != XS_OK || meta_get(t, &p->ok, &p->meta) != XS_OK)
+	if (clen == 0 || clen > BARE_MAX || dbkey_owner(&p->ok, owner, olen) != XS_OK ||
+	    dbkey_item(&p->ik, &p->ok, contact, clen) != XS_OK || meta_get(t, &p->ok, &p->meta) != XS_OK)
 		return XS_ERROR;
-	MDB_val k = { p->ik.len, p->ik.b }, v;
+	MDB_val k = dbkey_val(&p->ik), v;
 	int rc = mdb_get(t, R.dbi, &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		p->old = (struct item){ .jid = contact, .jid_len = clen };
@@ -410,7 +359,7 @@ static int pair_store(struct pair *p, const struct item *nw, bool bump)
 			(*c)--;
 	}
 	bool keep = item_alive(nw);
-	MDB_val k = { p->ik.len, p->ik.b };
+	MDB_val k = dbkey_val(&p->ik);
 	int rc = 0;
 	if (keep) {
 		size_t n;
@@ -456,11 +405,11 @@ static void pair_done(struct pair *p)
 /* The subscription bits `owner` gives `contact` (0 when none or unreadable). */
 static uint8_t lookup_sub(MDB_txn *t, const char *owner, size_t olen, const char *contact, size_t clen)
 {
-	struct rkey ok, ik;
-	if (t == NULL || clen == 0 || clen > BARE_MAX || key_owner(owner, olen, &ok) != XS_OK ||
-	    key_item(&ok, contact, clen, &ik) != XS_OK)
+	struct dbkey ok, ik;
+	if (t == NULL || clen == 0 || clen > BARE_MAX || dbkey_owner(&ok, owner, olen) != XS_OK ||
+	    dbkey_item(&ik, &ok, contact, clen) != XS_OK)
 		return 0;
-	MDB_val k = { ik.len, ik.b }, v;
+	MDB_val k = dbkey_val(&ik), v;
 	struct item it;
 	if (mdb_get(t, R.dbi, &k, &v) != 0 || item_decode(v.mv_data, v.mv_size, &it) != XS_OK ||
 	    !same(it.jid, it.jid_len, contact, clen))
@@ -751,66 +700,37 @@ static struct item apply(const struct pair *p, const struct change *c)
 
 /* Ends the child transaction: writes `nw` (NULL: nothing changed, nothing
  * to commit, so the batch stays clean).  On failure the pair is released. */
-static int commit(MDB_txn *txn, struct pair *p, const struct item *nw, bool vis)
+/* Ends txn, having stored nw when the subscription state changed, and
+ * pushes what the roster shows of it.  XS_OK, or XS_ERROR (p is done). */
+static int commit(MDB_txn *txn, struct pair *p, const struct item *nw, const char *owner)
 {
-	if (nw == NULL) {
+	if (nw->sub == p->old.sub && nw->flags == p->old.flags) {
 		mod_db_end(txn, false);
 		return XS_OK;
 	}
+	bool vis = visible_changed(&p->old, p->exists, nw, item_alive(nw));
 	int rc = pair_store(p, nw, vis);
 	if (mod_db_end(txn, rc == XS_OK) != XS_OK || rc != XS_OK) {
 		pair_done(p);
 		return XS_ERROR;
 	}
+	push_change(owner, p, vis);
 	return XS_OK;
+}
+
+/* The presence a subscription change sends the contact (§3.1.5, §3.2.2, §3.3.3). */
+static void presence_after(const struct change *c, const char *owner, const char *peer,
+                           size_t plen)
+{
+	if (c->send_presence)
+		send_presences(owner, peer, plen, false);
+	if (c->send_unavailable)
+		send_presences(owner, peer, plen, true);
 }
 
 static bool creates_listed(const struct pair *p, const struct item *nw)
 {
 	return !listed(&p->old, p->exists) && (nw->flags & F_LISTED);
-}
-
-static int on_sub_out(struct hook_args *a, void *arg)
-{
-	(void)arg;
-	const struct stz *s = a->stz;
-	const char *owner = a->jid, *peer = a->peer;
-	if (s == NULL || owner == NULL || peer == NULL || !is_sub_type((enum stz_type)s->h->type))
-		return XS_PASS;
-	enum stz_type t = (enum stz_type)s->h->type;
-	size_t olen = strlen(owner), plen = strlen(peer);
-	if (plen == 0 || same(owner, olen, peer, plen))
-		return XS_DROP; /* no subscription to oneself */
-	MDB_txn *txn;
-	if (mod_db_begin(&txn) != XS_OK)
-		return XS_DROP;
-	struct pair p;
-	if (pair_load(&p, txn, owner, olen, peer, plen) != XS_OK) {
-		mod_db_end(txn, false);
-		return XS_DROP;
-	}
-	struct change c;
-	out_transition(t, p.old.sub, p.old.flags, &c);
-	struct item nw = apply(&p, &c);
-	if (creates_listed(&p, &nw) && p.meta.items >= R.o.max_items) {
-		mod_db_end(txn, false);
-		mod_bounce_ext(s, "resource-constraint", "cancel", NULL, NULL, "the roster is full");
-		return XS_DROP;
-	}
-	bool changed = nw.sub != p.old.sub || nw.flags != p.old.flags;
-	bool vis = visible_changed(&p.old, p.exists, &nw, item_alive(&nw));
-	if (commit(txn, &p, changed ? &nw : NULL, vis) != XS_OK)
-		return XS_DROP;
-	if (changed)
-		push_change(owner, &p, vis);
-	if (c.route)
-		route_sub(owner, peer, plen, s, t);
-	if (c.send_presence)
-		send_presences(owner, peer, plen, false);
-	if (c.send_unavailable)
-		send_presences(owner, peer, plen, true);
-	pair_done(&p);
-	return XS_DROP;
 }
 
 static bool account_exists(MDB_txn *t, const char *bare)
@@ -819,29 +739,79 @@ static bool account_exists(MDB_txn *t, const char *bare)
 	return users_get(mod_data_db(), t, bare, &creds) == XS_OK;
 }
 
-static int on_sub_in(struct hook_args *a, void *arg)
+/* The start of a subscription hook (a->jid the owner, a->peer the contact):
+ * the pair loaded in a new child transaction *txn, the transition of its
+ * state the stanza makes (Appendix A.2 outbound, A.3 inbound) in *c and the
+ * record it leads to in *nw.  XS_OK; XS_PASS for a stanza that is not about
+ * subscriptions; XS_DROP when the stanza is dropped (to oneself, an inbound
+ * one to no such account, a database failure). */
+static int sub_begin(const struct hook_args *a, bool inbound, MDB_txn **txn, struct pair *p,
+                     struct change *c, struct item *nw)
 {
-	(void)arg;
 	const struct stz *s = a->stz;
 	const char *owner = a->jid, *peer = a->peer;
 	if (s == NULL || owner == NULL || peer == NULL || !is_sub_type((enum stz_type)s->h->type))
 		return XS_PASS;
-	enum stz_type t = (enum stz_type)s->h->type;
 	size_t olen = strlen(owner), plen = strlen(peer);
 	if (plen == 0 || same(owner, olen, peer, plen))
-		return XS_DROP;
-	MDB_txn *txn;
-	if (mod_db_begin(&txn) != XS_OK)
+		return XS_DROP; /* no subscription to oneself */
+	if (mod_db_begin(txn) != XS_OK)
 		return XS_DROP;
 	/* RFC 6121 §8.5.1: subscription stanzas to no such user are ignored. */
-	struct pair p;
-	if (!account_exists(txn, owner) || pair_load(&p, txn, owner, olen, peer, plen) != XS_OK) {
-		mod_db_end(txn, false);
+	if ((inbound && !account_exists(*txn, owner)) ||
+	    pair_load(p, *txn, owner, olen, peer, plen) != XS_OK) {
+		mod_db_end(*txn, false);
 		return XS_DROP;
 	}
+	enum stz_type t = (enum stz_type)s->h->type;
+	if (inbound)
+		in_transition(t, p->old.sub, p->old.flags, c);
+	else
+		out_transition(t, p->old.sub, p->old.flags, c);
+	*nw = apply(p, c);
+	return XS_OK;
+}
+
+static int on_sub_out(struct hook_args *a, void *arg)
+{
+	(void)arg;
+	MDB_txn *txn;
+	struct pair p;
 	struct change c;
-	in_transition(t, p.old.sub, p.old.flags, &c);
-	struct item nw = apply(&p, &c);
+	struct item nw;
+	int rc = sub_begin(a, false, &txn, &p, &c, &nw);
+	if (rc != XS_OK)
+		return rc;
+	const struct stz *s = a->stz;
+	const char *owner = a->jid, *peer = a->peer;
+	size_t plen = p.clen;
+	if (creates_listed(&p, &nw) && p.meta.items >= R.o.max_items) {
+		mod_db_end(txn, false);
+		mod_bounce_ext(s, "resource-constraint", "cancel", NULL, NULL, "the roster is full");
+		return XS_DROP;
+	}
+	if (commit(txn, &p, &nw, owner) != XS_OK)
+		return XS_DROP;
+	if (c.route)
+		route_sub(owner, peer, plen, s, (enum stz_type)s->h->type);
+	presence_after(&c, owner, peer, plen);
+	pair_done(&p);
+	return XS_DROP;
+}
+
+static int on_sub_in(struct hook_args *a, void *arg)
+{
+	(void)arg;
+	MDB_txn *txn;
+	struct pair p;
+	struct change c;
+	struct item nw;
+	int rc = sub_begin(a, true, &txn, &p, &c, &nw);
+	if (rc != XS_OK)
+		return rc;
+	const struct stz *s = a->stz;
+	const char *owner = a->jid, *peer = a->peer;
+	size_t plen = p.clen;
 	if ((nw.flags & F_PENDING) && !(p.old.flags & F_PENDING)) {
 		nw.req = (const uint8_t *)s->h;
 		nw.req_len = s->h->size <= REQ_MAX ? s->h->size : 0;
@@ -852,18 +822,11 @@ static int on_sub_in(struct hook_args *a, void *arg)
 			return XS_DROP;
 		}
 	}
-	bool changed = nw.sub != p.old.sub || nw.flags != p.old.flags;
-	bool vis = visible_changed(&p.old, p.exists, &nw, item_alive(&nw));
-	if (commit(txn, &p, changed ? &nw : NULL, vis) != XS_OK)
+	if (commit(txn, &p, &nw, owner) != XS_OK)
 		return XS_DROP;
-	if (changed)
-		push_change(owner, &p, vis);
 	if (c.reply_subscribed)
 		route_sub(owner, peer, plen, NULL, STZ_T_SUBSCRIBED);
-	if (c.send_presence)
-		send_presences(owner, peer, plen, false);
-	if (c.send_unavailable)
-		send_presences(owner, peer, plen, true);
+	presence_after(&c, owner, peer, plen);
 	pair_done(&p);
 	return c.deliver ? XS_PASS : XS_DROP;
 }
@@ -874,7 +837,7 @@ static int on_sub_in(struct hook_args *a, void *arg)
  * prober may see the owner's presence (§4.3.2). */
 static void probe_answer(MDB_txn *t, const char *owner, const char *prober)
 {
-	size_t olen = strlen(owner), pbl = bare_len(prober);
+	size_t olen = strlen(owner), pbl = jid_bare_len(prober);
 	if (!same(owner, olen, prober, pbl) && !(lookup_sub(t, owner, olen, prober, pbl) & SUB_FROM))
 		return;
 	send_presences(owner, prober, strlen(prober), false);
@@ -1008,7 +971,7 @@ static int on_send(struct hook_args *a, void *arg)
 	if (t != STZ_T_NONE && t != STZ_T_UNAVAILABLE)
 		return XS_PASS;
 	const char *full = a->jid, *to = stz_to(s);
-	size_t fbl = bare_len(full), tbl = bare_len(to);
+	size_t fbl = jid_bare_len(full), tbl = jid_bare_len(to);
 	if (same(full, fbl, to, tbl))
 		return XS_PASS; /* the account's own resources */
 	if (t == STZ_T_UNAVAILABLE) {
@@ -1095,22 +1058,21 @@ static void broadcast_item(struct bcast *bc, const struct item *it)
 /* One range scan over the owner's records. */
 static void broadcast_scan(struct bcast *bc)
 {
-	struct rkey ok;
+	struct dbkey ok;
 	MDB_cursor *cur;
 	if (bc->t == NULL || bc->blen == 0 || bc->blen > BARE_MAX ||
-	    key_owner(bc->full, bc->blen, &ok) != XS_OK)
+	    dbkey_owner(&ok, bc->full, bc->blen) != XS_OK)
 		return;
 	int rc = mdb_cursor_open(bc->t, R.dbi, &cur);
 	if (rc != 0) {
 		log_error("roster: cursor: %s", mdb_strerror(rc));
 		return;
 	}
-	MDB_val k = { ok.len, ok.b }, v;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size >= PREFIX_LEN && memcmp(k.mv_data, ok.b, PREFIX_LEN) == 0;
+	MDB_val k = dbkey_val(&ok), v;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && dbkey_in_range(&k, &ok);
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct item it;
-		if (k.mv_size == PREFIX_LEN)
+		if (!dbkey_is_entry(&k, &ok))
 			continue; /* the meta record */
 		if (item_decode(v.mv_data, v.mv_size, &it) != XS_OK) {
 			log_warn("roster: a corrupt roster record of %.*s skipped", (int)bc->blen, bc->full);
@@ -1128,7 +1090,7 @@ static int on_broadcast(struct hook_args *a, void *arg)
 	if (s == NULL || a->jid == NULL || s->h->kind != STZ_PRESENCE)
 		return XS_PASS;
 	struct bcast bc = { .t = mod_db_read(), .s = s, .full = a->jid, .flen = strlen(a->jid),
-	                    .blen = bare_len(a->jid),
+	                    .blen = jid_bare_len(a->jid),
 	                    .initial = a->initial && s->h->type == STZ_T_NONE };
 	broadcast_scan(&bc);
 	if (s->h->type == STZ_T_UNAVAILABLE)
@@ -1149,8 +1111,10 @@ static int on_roster_get(struct hook_args *a, void *arg)
 }
 
 /* Contacts learn that the subscriptions are gone (their rosters follow). */
-static void removed_notify(const char *owner, const MDB_val *v)
+static void removed_notify(const MDB_val *key, const MDB_val *v, void *arg)
 {
+	(void)key;
+	const char *owner = arg;
 	struct item it;
 	if (item_decode(v->mv_data, v->mv_size, &it) != XS_OK)
 		return;
@@ -1164,33 +1128,14 @@ static int on_user_removed(struct hook_args *a, void *arg)
 {
 	(void)arg;
 	const char *owner = a->jid;
-	struct rkey ok;
+	struct dbkey ok;
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	if (owner == NULL || key_owner(owner, strlen(owner), &ok) != XS_OK || mod_db_begin(&txn) != XS_OK)
+	if (owner == NULL || dbkey_owner(&ok, owner, strlen(owner)) != XS_OK || mod_db_begin(&txn) != XS_OK)
 		return XS_PASS;
-	int rc = mdb_cursor_open(txn, R.dbi, &cur);
-	if (rc != 0) {
-		log_error("roster: cursor: %s", mdb_strerror(rc));
-		mod_db_end(txn, false);
-		return XS_PASS;
-	}
 	size_t n = 0;
-	for (;;) {
-		MDB_val k = { ok.len, ok.b }, v;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc != 0 || k.mv_size < PREFIX_LEN || memcmp(k.mv_data, ok.b, PREFIX_LEN) != 0)
-			break;
-		if (k.mv_size > PREFIX_LEN)
-			removed_notify(owner, &v);
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
-		n++;
-	}
-	mdb_cursor_close(cur);
-	bool good = rc == 0 || rc == MDB_NOTFOUND;
+	bool good = dbkey_range_delete(txn, R.dbi, &ok, removed_notify, (void *)owner, &n) == XS_OK;
 	if (!good)
-		log_error("roster: deleting the roster of %s: %s", owner, mdb_strerror(rc));
+		log_error("roster: deleting the roster of %s failed", owner);
 	/* Nothing deleted: nothing to commit. */
 	if (mod_db_end(txn, good && n > 0) == XS_OK)
 		log_info("roster: the roster of %s deleted (%zu records)", owner, n);
@@ -1204,15 +1149,15 @@ static int roster_get(struct iq_req *req, const char *owner, size_t olen)
 	const struct stz *s = req->stz;
 	mod_session_flags(stz_from(s), MOD_SESS_ROSTER, 0);
 	const char *cver = stz_attr(s, req->payload, "ver");
-	struct rkey ok;
+	struct dbkey ok;
 	MDB_txn *t = mod_db_read();
 	MDB_cursor *cur;
-	if (t == NULL || key_owner(owner, olen, &ok) != XS_OK || mdb_cursor_open(t, R.dbi, &cur) != 0)
+	if (t == NULL || dbkey_owner(&ok, owner, olen) != XS_OK || mdb_cursor_open(t, R.dbi, &cur) != 0)
 		return answered(mod_iq_error(req, "internal-server-error"));
-	MDB_val k = { ok.len, ok.b }, v;
+	MDB_val k = dbkey_val(&ok), v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	struct meta m = { 0 };
-	if (rc == 0 && k.mv_size == PREFIX_LEN && memcmp(k.mv_data, ok.b, PREFIX_LEN) == 0) {
+	if (rc == 0 && dbkey_in_range(&k, &ok) && !dbkey_is_entry(&k, &ok)) {
 		if (v.mv_size == META_SIZE && ((const uint8_t *)v.mv_data)[0] == META_LAYOUT) {
 			m.ver = rd64((const uint8_t *)v.mv_data + 16);
 			m.exists = true;
@@ -1232,8 +1177,7 @@ static int roster_get(struct iq_req *req, const char *owner, size_t olen)
 	int brc = stz_b_openz(b, "query", NS_ROSTER);
 	if (brc == XS_OK)
 		brc = stz_b_attrz(b, "ver", ver);
-	for (; brc == XS_OK && rc == 0 && k.mv_size > PREFIX_LEN &&
-	       memcmp(k.mv_data, ok.b, PREFIX_LEN) == 0;
+	for (; brc == XS_OK && rc == 0 && dbkey_is_entry(&k, &ok);
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct item it;
 		if (item_decode(v.mv_data, v.mv_size, &it) != XS_OK) {
@@ -1435,7 +1379,7 @@ static int on_iq(struct iq_req *req, void *arg)
 	if (req->preauth_conn != 0)
 		return XS_PASS;
 	const char *from = stz_from(s);
-	size_t olen = bare_len(from);
+	size_t olen = jid_bare_len(from);
 	char owner[BARE_MAX + 1];
 	if (olen == 0 || olen > BARE_MAX)
 		return answered(mod_iq_error(req, "bad-request"));

@@ -37,21 +37,16 @@ static int utc_now(char *out, size_t cap)
 
 static int text_child(struct stz_builder *b, const char *name, const char *text)
 {
-	if (stz_b_openz(b, name, NS_TIME) != XS_OK || stz_b_text(b, text, strlen(text)) != XS_OK ||
-	    stz_b_close(b) != XS_OK)
-		return XS_ERROR;
-	return XS_OK;
+	return xmpp_b_text_elem(b, name, NS_TIME, text, strlen(text));
 }
 
 static int on_time(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	const struct stz *s = req->stz;
-	if (s->h->type != STZ_T_GET)
-		return done(mod_iq_error(req, "not-allowed"));
-	const char *to = stz_to(s);
-	if (*to == '\0' || strchr(to, '@') != NULL)
-		return done(mod_iq_error(req, "service-unavailable"));
+	const char *refused = xmpp_server_get_error(s);
+	if (refused)
+		return done(mod_iq_error(req, refused));
 	char utc[48];
 	if (utc_now(utc, sizeof(utc)) != XS_OK)
 		return done(mod_iq_error(req, "internal-server-error"));

@@ -860,7 +860,7 @@ static int on_vcard(struct iq_req *req, void *arg)
 	if (req->preauth_conn != 0 || from[0] == '\0')
 		return iq_fail(req, "not-authorized", NULL);
 	char self[KEY_MAX + 2];
-	size_t blen = strcspn(from, "/");
+	size_t blen = jid_bare_len(from);
 	if (blen > KEY_MAX) /* not an account of ours: reads only */
 		blen = KEY_MAX + 1;
 	memcpy(self, from, blen);
@@ -938,23 +938,22 @@ static int b_field(struct stz_builder *b, const char *type, const char *var, con
 	return rc;
 }
 
-static int b_elem_text(struct stz_builder *b, const char *name, const char *ns, const char *text,
-                       size_t len)
+/* The error a disco request to the directory gets, or NULL: get only, and
+ * the service has no nodes. */
+static const char *disco_refusal(const struct iq_req *req)
 {
-	if (stz_b_openz(b, name, ns) != XS_OK || stz_b_text(b, text, len) != XS_OK)
-		return XS_ERROR;
-	return stz_b_close(b);
+	if (req->stz->h->type != STZ_T_GET)
+		return "bad-request";
+	const char *node = stz_attr(req->stz, req->payload, "node");
+	return node && *node ? "item-not-found" : NULL;
 }
 
 static int on_vjud_info(struct iq_req *req, void *arg)
 {
 	(void)arg;
-	const struct stz *s = req->stz;
-	if (s->h->type != STZ_T_GET)
-		return iq_fail(req, "bad-request", NULL);
-	const char *node = stz_attr(s, req->payload, "node");
-	if (node && *node)
-		return iq_fail(req, "item-not-found", NULL);
+	const char *refused = disco_refusal(req);
+	if (refused)
+		return iq_fail(req, refused, NULL);
 	static const char *const features[] = { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_SEARCH, NS_VCARD };
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_DISCO_INFO);
@@ -983,12 +982,9 @@ static int on_vjud_info(struct iq_req *req, void *arg)
 static int on_vjud_items(struct iq_req *req, void *arg)
 {
 	(void)arg;
-	const struct stz *s = req->stz;
-	if (s->h->type != STZ_T_GET)
-		return iq_fail(req, "bad-request", NULL);
-	const char *node = stz_attr(s, req->payload, "node");
-	if (node && *node)
-		return iq_fail(req, "item-not-found", NULL);
+	const char *refused = disco_refusal(req);
+	if (refused)
+		return iq_fail(req, refused, NULL);
 	struct stz_builder *b = mod_iq_result_begin(req);
 	if (stz_b_openz(b, "query", NS_DISCO_ITEMS) != XS_OK)
 		return iq_fail(req, "internal-server-error", NULL);
@@ -1006,7 +1002,7 @@ static int search_form(struct iq_req *req, const struct vjud *vj)
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_SEARCH);
 	if (rc == XS_OK)
-		rc = b_elem_text(b, "instructions", NS_SEARCH, INSTRUCTIONS, strlen(INSTRUCTIONS));
+		rc = xmpp_b_text_elem(b, "instructions", NS_SEARCH, INSTRUCTIONS, strlen(INSTRUCTIONS));
 	for (int f = 1; rc == XS_OK && f < F_END; f++)
 		if (FIELDS[f].legacy && (rc = stz_b_openz(b, FIELDS[f].legacy, NS_SEARCH)) == XS_OK)
 			rc = stz_b_close(b);
@@ -1017,13 +1013,13 @@ static int search_form(struct iq_req *req, const struct vjud *vj)
 	char title[300];
 	snprintf(title, sizeof(title), "Search users in %s", vj->domain);
 	if (rc == XS_OK)
-		rc = b_elem_text(b, "title", NS_XDATA, title, strlen(title));
+		rc = xmpp_b_text_elem(b, "title", NS_XDATA, title, strlen(title));
 	if (rc == XS_OK)
-		rc = b_elem_text(b, "instructions", NS_XDATA, INSTRUCTIONS, strlen(INSTRUCTIONS));
+		rc = xmpp_b_text_elem(b, "instructions", NS_XDATA, INSTRUCTIONS, strlen(INSTRUCTIONS));
 	if (rc == XS_OK)
 		rc = b_field(b, "hidden", "FORM_TYPE", NULL);
 	if (rc == XS_OK)
-		rc = b_elem_text(b, "value", NS_XDATA, NS_SEARCH, strlen(NS_SEARCH));
+		rc = xmpp_b_text_elem(b, "value", NS_XDATA, NS_SEARCH, strlen(NS_SEARCH));
 	if (rc == XS_OK)
 		rc = stz_b_close(b);
 	for (int f = 1; rc == XS_OK && f < F_END; f++)
@@ -1298,7 +1294,7 @@ static int item_legacy(struct stz_builder *b, const char *jid, const struct summ
 		if (FIELDS[f].legacy == NULL)
 			continue;
 		const struct sval *v = first_value(sm, f);
-		rc = b_elem_text(b, FIELDS[f].legacy, NS_SEARCH, v ? v->p : "", v ? v->len : 0);
+		rc = xmpp_b_text_elem(b, FIELDS[f].legacy, NS_SEARCH, v ? v->p : "", v ? v->len : 0);
 	}
 	if (rc == XS_OK)
 		rc = stz_b_close(b);
@@ -1309,12 +1305,12 @@ static int item_form(struct stz_builder *b, const char *jid, const struct summar
 {
 	int rc = stz_b_openz(b, "item", NS_XDATA);
 	if (rc == XS_OK && (rc = b_field(b, NULL, "jid", NULL)) == XS_OK &&
-	    (rc = b_elem_text(b, "value", NS_XDATA, jid, strlen(jid))) == XS_OK)
+	    (rc = xmpp_b_text_elem(b, "value", NS_XDATA, jid, strlen(jid))) == XS_OK)
 		rc = stz_b_close(b);
 	for (int f = F_FN; rc == XS_OK && f < F_END; f++) {
 		const struct sval *v = first_value(sm, f);
 		if ((rc = b_field(b, NULL, FIELDS[f].var, NULL)) == XS_OK &&
-		    (rc = b_elem_text(b, "value", NS_XDATA, v ? v->p : "", v ? v->len : 0)) == XS_OK)
+		    (rc = xmpp_b_text_elem(b, "value", NS_XDATA, v ? v->p : "", v ? v->len : 0)) == XS_OK)
 			rc = stz_b_close(b);
 	}
 	if (rc == XS_OK)
@@ -1330,9 +1326,9 @@ static int result_form_head(struct stz_builder *b, const struct vjud *vj)
 	if (rc == XS_OK)
 		rc = stz_b_attrz(b, "type", "result");
 	if (rc == XS_OK)
-		rc = b_elem_text(b, "title", NS_XDATA, title, strlen(title));
+		rc = xmpp_b_text_elem(b, "title", NS_XDATA, title, strlen(title));
 	if (rc == XS_OK && (rc = b_field(b, "hidden", "FORM_TYPE", NULL)) == XS_OK &&
-	    (rc = b_elem_text(b, "value", NS_XDATA, NS_SEARCH, strlen(NS_SEARCH))) == XS_OK)
+	    (rc = xmpp_b_text_elem(b, "value", NS_XDATA, NS_SEARCH, strlen(NS_SEARCH))) == XS_OK)
 		rc = stz_b_close(b);
 	if (rc == XS_OK)
 		rc = stz_b_openz(b, "reported", NS_XDATA);

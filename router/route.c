@@ -368,16 +368,7 @@ int route_send(struct stz_builder *b, uint64_t preauth_conn)
 
 bool route_own_account(const struct stz *s, char *out, size_t cap)
 {
-	if (s->h->from.len == 0)
-		return false;
-	const char *from = stz_from(s);
-	const char *slash = strchr(from, '/');
-	size_t n = slash ? (size_t)(slash - from) : strlen(from);
-	if (n >= cap || memchr(from, '@', n) == NULL)
-		return false;
-	memcpy(out, from, n);
-	out[n] = '\0';
-	return true;
+	return xmpp_from_account(s, out, cap) >= 0;
 }
 
 int route_error_ext(const struct stz *s, const char *condition, const char *type,
@@ -536,15 +527,6 @@ void route_preauth(const struct stz *s, const char *host, const struct msg_ip *i
 
 /* ---- presence (RFC 6121 §4) */
 
-static int32_t presence_priority(const struct stz *s)
-{
-	uint32_t n = stz_child(s, 0, "priority", STZ_NS_CLIENT);
-	if (n == 0)
-		return 0;
-	long v = strtol(stz_text(s, n), NULL, 10);
-	return v < -128 ? -128 : v > 127 ? 127 : (int32_t)v;
-}
-
 struct own {
 	const char *self;
 	uint64_t conn;
@@ -590,7 +572,7 @@ static void presence_broadcast(const struct stz *s)
 		route_deliver(&r.conn, 1, s); /* nothing to tell anyone else */
 		return;
 	}
-	sess_set_presence(from, available, available ? presence_priority(s) : 0);
+	sess_set_presence(from, available, available ? xmpp_presence_priority(s) : 0);
 	if (available)
 		sess_presence_put(from, s);
 	else

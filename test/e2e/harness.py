@@ -12,6 +12,7 @@ Environment:
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -495,9 +496,20 @@ class Client:
                               what or '%s waiting for %d message(s), has %d'
                               % (self.jid, n, len(self.messages)))
 
+    async def wait_body(self, body, what, timeout=5):
+        """Wait for a message with this body; returns it."""
+        await self.wait_until(lambda: any(m['body'] == body for m in self.messages), timeout, what)
+        return [m for m in self.messages if m['body'] == body][0]
+
     async def wait_error(self, timeout, what):
         await self.wait_until(lambda: self.errors, timeout, what)
         return self.errors.pop(0)
+
+    async def wait_error_for(self, mid, timeout=5):
+        """The message error with id mid (left in self.errors)."""
+        await self.wait_until(lambda: any(e['id'] == mid for e in self.errors), timeout,
+                              '%s: error for message %s' % (self.jid, mid))
+        return [e for e in self.errors if e['id'] == mid][0]
 
     async def wait_gone(self, timeout, what):
         try:
@@ -522,6 +534,21 @@ class Client:
             return 'error', e.iq
         except IqTimeout:
             raise TestFailure('no answer within %.0fs to iq get %s to %s' % (timeout, ns, to))
+
+    async def send_iq(self, itype, payload=None, to=None, timeout=IQ_TIMEOUT):
+        """Send <iq type=itype> with payload (XML text or an Element; None: empty);
+        returns ('result', iq) or ('error', iq)."""
+        iq = self.x.make_iq(itype=itype, ito=to)
+        if payload is not None:
+            iq.xml.append(ET.fromstring(payload) if isinstance(payload, str) else payload)
+        try:
+            return 'result', await iq.send(timeout=timeout)
+        except IqError as e:
+            return 'error', e.iq
+        except IqTimeout:
+            what = payload[:80] if isinstance(payload, str) else getattr(payload, 'tag', '')
+            raise TestFailure('%s: no answer within %.0fs to iq %s %s to %s'
+                              % (self.jid, timeout, itype, what, to))
 
     async def ping(self, to='localhost', timeout=IQ_TIMEOUT):
         """XEP-0199 ping; returns the result IQ, TestFailure on error or timeout."""
@@ -570,9 +597,10 @@ class Env:
         return c
 
     async def login(self, jid, password=None, mech=None, presence=True, expect_ok=True,
-                    timeout=LOGIN_TIMEOUT, plugins=()):
+                    timeout=LOGIN_TIMEOUT, plugins=(), priority=None):
         """Connect and wait for session_start (then presence and its echo) or failed_auth.
-        plugins: slixmpp plugins to register (e.g. 'xep_0280') before connecting."""
+        plugins: slixmpp plugins to register (e.g. 'xep_0280') before connecting;
+        priority: that of the initial presence (None: none given)."""
         c = self.client(jid, password, mech, plugins)
         c.x.connect(('127.0.0.1', self.srv.port), use_ssl=False, force_starttls=False,
                     disable_starttls=True)
@@ -589,18 +617,19 @@ class Env:
         if not expect_ok:
             raise TestFailure('login %s with a bad password/user succeeded' % jid)
         if presence:
-            await self.go_online(c)
+            await self.go_online(c, priority=priority)
         return c
 
-    async def go_online(self, c, timeout=LOGIN_TIMEOUT):
-        """Send initial presence and wait for the server to reflect it to us (RFC 6121 4.2.2),
-        which also proves the router has marked the session available."""
-        c.x.send_presence()
+    async def go_online(self, c, timeout=LOGIN_TIMEOUT, priority=None):
+        """Send initial presence (with this priority) and wait for the server to reflect it
+        to us (RFC 6121 4.2.2), which also proves the router has marked the session
+        available."""
+        c.x.send_presence(ppriority=priority)
         try:
             await asyncio.wait_for(asyncio.shield(c.self_presence), timeout)
         except asyncio.TimeoutError:
-            raise TestFailure('%s: own initial presence not reflected back within %.0fs'
-                              % (c.jid, timeout))
+            raise TestFailure('%s: own initial presence (priority %s) not reflected back '
+                              'within %.0fs' % (c.jid, priority, timeout))
 
     async def worker_of(self, c):
         s = await self.srv.session_of(c.jid)
@@ -744,6 +773,12 @@ class RawStream:
     async def wait_eof(self, timeout=None):
         return await self.wait(lambda s: s.eof, timeout)
 
+    async def wait_id(self, iid, what, timeout=None):
+        """The first element with id iid (an IQ's answer); TestFailure if none comes."""
+        ok = await self.wait(lambda s: any(e.get('id') == iid for e in s.elements), timeout)
+        check(ok, '%s: no answer (id %s); server sent %r' % (what, iid, self.text()[-400:]))
+        return [e for e in self.elements if e.get('id') == iid][0]
+
     def find(self, ns, name):
         for el in self.elements:
             if el.tag == '{%s}%s' % (ns, name):
@@ -833,6 +868,72 @@ async def raw_scram(rs, mech, user, password):
     ok = await rs.wait(lambda s: len(s.elements) > n1)
     check(ok, '%s: no answer to the client-final message; got %r' % (mech, rs.text()[-300:]))
     return rs.elements[n1]
+
+
+# ------------------------------------------------------------------ helpers of many tests
+
+
+def stanza_error(st):
+    """(condition, type, text) of the <error/> of a stanza (an Element or a slixmpp
+    stanza), RFC 6120 8.3; (None, None, None) without one, condition '' when it names
+    none."""
+    el = getattr(st, 'xml', st).find('{%s}error' % NS_CLIENT)
+    if el is None:
+        return None, None, None
+    conds = [local(c.tag) for c in el if ns_of(c.tag) == NS_STANZAS and local(c.tag) != 'text']
+    text = el.find('{%s}text' % NS_STANZAS)
+    return (conds[0] if conds else ''), el.get('type'), (text.text if text is not None else None)
+
+
+def expect_error(kind, r, condition, what, etype=None):
+    """An answer (kind, stanza) of Client.send_iq is an error with this condition (and,
+    when given, this error type)."""
+    check(kind == 'error', '%s: expected error %s, got %s' % (what, condition, r))
+    got, gtype, _ = stanza_error(r)
+    check(got == condition, '%s: condition %r, expected %s: %s' % (what, got, condition, r))
+    check(etype is None or gtype == etype, '%s: error type %r, expected %s'
+          % (what, gtype, etype))
+
+
+async def barrier(*clients):
+    """Each client pings the server in turn: whatever the server routed to a client
+    before its ping was answered has arrived (each client's streams are ordered)."""
+    for c in clients:
+        await c.ping('localhost')
+
+
+async def restart_server(srv):
+    """Stops srv and starts it again on the same data directory (start() returns when the
+    new router and every worker are ready); a problem of the stop fails the test."""
+    await asyncio.to_thread(srv.stop)
+    check(not srv.problems, 'stop: %s' % '; '.join(srv.problems))
+    await asyncio.to_thread(srv.start)
+
+
+def modules_with(module, opts):
+    """Server.ALL_MODULES with `module: {opts}` in place of `module: {}`."""
+    m = Server.ALL_MODULES
+    old = '%s: {}' % module
+    check(old in m, 'Server.ALL_MODULES has no %r: %s' % (old, m))
+    return m.replace(old, '%s: {%s}' % (module, opts))
+
+
+@contextlib.asynccontextmanager
+async def own_server(name, **server_kw):
+    """An Env on a server of the test's own (Server keywords), for a test that needs
+    other options than the runner's server.  Stopped at the end; a sanitizer report in
+    its log fails the test."""
+    srv = Server(name, **server_kw)
+    srv.start()
+    env = Env(srv)
+    try:
+        yield env
+    finally:
+        await env.close_all()
+        srv.stop()
+        bad = [line for line in srv.log().splitlines() if LOG_SANITIZER.search(line)]
+        srv.cleanup(keep=bool(bad) or bool(os.environ.get('E2E_KEEP')))
+        check(not bad, 'sanitizer report: %s' % (bad[:1],))
 
 
 # ------------------------------------------------------------------ runner

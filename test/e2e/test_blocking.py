@@ -1,28 +1,15 @@
 """Blocking Command (XEP-0191, modules/blocking.c)."""
 
-import asyncio
-import time
 import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError, IqTimeout
 
-from harness import NS_STANZAS, TestFailure, check, e2e_test
+from harness import (NS_STANZAS, TestFailure, barrier, check, e2e_test, expect_error,
+                     restart_server)
 
 NS_BLOCKING = 'urn:xmpp:blocking'
 NS_BLOCKED = 'urn:xmpp:blocking:errors'
 PLUGINS = ['xep_0191']
-
-
-async def send_iq(c, itype, payload, to=None, timeout=5.0):
-    iq = c.x.make_iq(itype=itype, ito=to)
-    iq.append(ET.fromstring(payload))
-    try:
-        return 'result', await iq.send(timeout=timeout)
-    except IqError as e:
-        return 'error', e.iq
-    except IqTimeout:
-        raise TestFailure('%s: no answer within %.0fs to iq %s %s' % (c.jid, timeout, itype,
-                                                                       payload[:80]))
 
 
 async def blocklist(c):
@@ -48,7 +35,7 @@ async def unblock(c, *jids):
         except (IqError, IqTimeout) as e:
             raise TestFailure('%s: unblock %s failed: %s' % (c.jid, jids, e))
         return
-    kind, r = await send_iq(c, 'set', "<unblock xmlns='%s'/>" % NS_BLOCKING)
+    kind, r = await c.send_iq('set', "<unblock xmlns='%s'/>" % NS_BLOCKING)
     check(kind == 'result', '%s: unblock all answered %s' % (c.jid, r))
 
 
@@ -68,13 +55,6 @@ def watch_pushes(c):
     return got
 
 
-async def settle(*clients):
-    """Each client pings the server in turn: whatever the router sent a client
-    before the previous pings were answered has reached it."""
-    for c in clients:
-        await c.ping()
-
-
 def error_of(msg):
     el = msg.xml.find('{jabber:client}error')
     check(el is not None, 'error stanza without <error/>: %s' % msg)
@@ -87,6 +67,15 @@ def check_bounced(err, cond, who):
     check('{%s}%s' % (NS_STANZAS, cond) in conds, '%s: expected <%s/>, got %s: %s'
           % (who, cond, conds, err))
     return el
+
+
+async def chat_both_ways(x, y, what):
+    """A chat from x to y and one back both arrive; neither gets an error."""
+    for src, dst in ((x, y), (y, x)):
+        body = '%s: %s -> %s' % (what, src.jid, dst.jid)
+        src.send_chat(dst.jid, body)
+        await dst.wait_body(body, body)
+    check(not x.errors and not y.errors, '%s: errors %s %s' % (what, x.errors, y.errors))
 
 
 async def expect_message_error(c, what, cond):
@@ -112,7 +101,7 @@ async def t_block(env):
     await block(a1, 'bob@localhost')
     await a2.wait_until(lambda: pushes2, 5, 'block push to alice/r2')
     check(pushes2 == [('block', {'bob@localhost'})], 'push to r2: %r' % pushes2)
-    await settle(a1)
+    await barrier(a1)
     check(pushes1 == [], 'alice/r1 never fetched the list but got pushes: %r' % pushes1)
     check(await blocklist(a1) == {'bob@localhost'}, 'blocklist after block')
 
@@ -125,17 +114,15 @@ async def t_block(env):
     b.send_chat('alice@localhost', 'normal', mtype='normal', mid='m3')
     await expect_message_error(b, 'bob -> alice normal', 'service-unavailable')
     env.step('bob IQ to alice: service-unavailable')
-    kind, r = await send_iq(b, 'get', "<query xmlns='jabber:iq:version'/>", to='alice@localhost/r1')
-    check(kind == 'error' and r['error']['condition'] == 'service-unavailable',
-          'bob iq to alice/r1: %s' % r)
-    kind, r = await send_iq(b, 'get', "<vCard xmlns='vcard-temp'/>", to='alice@localhost')
-    check(kind == 'error' and r['error']['condition'] == 'service-unavailable',
-          'bob iq to alice bare: %s' % r)
+    kind, r = await b.send_iq('get', "<query xmlns='jabber:iq:version'/>", to='alice@localhost/r1')
+    expect_error(kind, r, 'service-unavailable', 'bob iq to alice/r1')
+    kind, r = await b.send_iq('get', "<vCard xmlns='vcard-temp'/>", to='alice@localhost')
+    expect_error(kind, r, 'service-unavailable', 'bob iq to alice bare')
     env.step('bob presence to alice: dropped')
     p1 = len(a1.presences)
     b.x.send_presence(pto='alice@localhost', pstatus='hello')
     b.x.send_presence(pto='alice@localhost/r1', pstatus='hello again')
-    await settle(b, a1, a2)
+    await barrier(b, a1, a2)
     check(len(a1.messages) == n1 and len(a2.messages) == n2,
           'a message from bob arrived: %s' % (a1.messages[n1:] + a2.messages[n2:]))
     got = [p for p in a1.presences[p1:] if str(p['from']).startswith('bob@')]
@@ -148,21 +135,13 @@ async def t_block(env):
     check(el.find('{%s}blocked' % NS_BLOCKED) is not None,
           'no <blocked xmlns=%s/> in the error: %s' % (NS_BLOCKED, ET.tostring(el)))
     check(el.get('type') == 'cancel', 'error type %r, expected cancel' % el.get('type'))
-    kind, r = await send_iq(a1, 'get', "<query xmlns='jabber:iq:version'/>", to='bob@localhost/b')
-    check(kind == 'error' and r['error']['condition'] == 'not-acceptable',
-          'alice iq to bob: %s' % r)
-    await settle(a1, b)
+    kind, r = await a1.send_iq('get', "<query xmlns='jabber:iq:version'/>", to='bob@localhost/b')
+    expect_error(kind, r, 'not-acceptable', 'alice iq to bob')
+    await barrier(a1, b)
     check(len(b.messages) == nb, 'bob received %s' % b.messages[nb:])
 
     env.step('others are not affected')
-    c.send_chat('alice@localhost/r1', 'from carol')
-    await a1.wait_until(lambda: any(m['body'] == 'from carol' for m in a1.messages), 5,
-                        'carol -> alice')
-    a1.send_chat('carol@localhost/c', 'to carol')
-    await c.wait_until(lambda: any(m['body'] == 'to carol' for m in c.messages), 5,
-                       'alice -> carol')
-    check(not c.errors, 'carol got errors: %s' % c.errors)
-    check(not a1.errors, 'alice got unexpected errors: %s' % a1.errors)
+    await chat_both_ways(c, a1, 'carol and alice')
 
 
 @e2e_test('blocking_unblock_restores')
@@ -184,14 +163,7 @@ async def t_unblock(env):
     check(pushes[1] == ('unblock', {'bob@localhost'}), 'unblock push: %r' % pushes)
     check(await blocklist(a1) == {'dave@localhost'}, 'list after unblocking bob')
     env.step('messages flow both ways again')
-    b.send_chat('alice@localhost/r1', 'welcome back')
-    await a1.wait_until(lambda: any(m['body'] == 'welcome back' for m in a1.messages), 5,
-                        'bob -> alice after unblock')
-    a1.send_chat('bob@localhost/b', 'hello again')
-    await b.wait_until(lambda: any(m['body'] == 'hello again' for m in b.messages), 5,
-                       'alice -> bob after unblock')
-    check(not a1.errors, 'alice got errors: %s' % a1.errors)
-    check(not b.errors, 'bob got errors after the unblock: %s' % b.errors)
+    await chat_both_ways(b, a1, 'bob and alice after the unblock')
     env.step('unblocking what is not blocked is fine')
     await unblock(a1, 'nobody@localhost')
     check(await blocklist(a1) == {'dave@localhost'}, 'list changed')
@@ -243,8 +215,7 @@ async def t_matching(env):
     bad.send_chat('alice@localhost/r1', 'from evil')
     await expect_message_error(bad, 'bob/evil', 'service-unavailable')
     good.send_chat('alice@localhost/r1', 'from good')
-    await a.wait_until(lambda: any(m['body'] == 'from good' for m in a.messages), 5,
-                       'bob/good -> alice')
+    await a.wait_body('from good', 'bob/good -> alice')
     env.step('a domain item blocks every user at it, but not the server nor alice herself')
     await block(a, 'localhost')
     c.send_chat('alice@localhost/r1', 'from carol')
@@ -252,17 +223,14 @@ async def t_matching(env):
     await a.ping('localhost')
     check(await blocklist(a) == {'bob@localhost/evil', 'localhost'}, 'list')
     a2.send_chat('alice@localhost/r1', 'from myself')
-    await a.wait_until(lambda: any(m['body'] == 'from myself' for m in a.messages), 5,
-                       'alice/r2 -> alice/r1')
+    await a.wait_body('from myself', 'alice/r2 -> alice/r1')
     env.step('a parent domain blocks its subdomains')
-    kind, r = await send_iq(a, 'get', "<query xmlns='jabber:iq:version'/>",
-                            to='x.sub.localhost')
-    check(kind == 'error' and r['error']['condition'] == 'not-acceptable',
-          'alice -> x.sub.localhost with localhost blocked: %s' % r)
+    kind, r = await a.send_iq('get', "<query xmlns='jabber:iq:version'/>",
+                              to='x.sub.localhost')
+    expect_error(kind, r, 'not-acceptable', 'alice -> x.sub.localhost with localhost blocked')
     await unblock(a, 'localhost')
     c.send_chat('alice@localhost/r1', 'carol again')
-    await a.wait_until(lambda: any(m['body'] == 'carol again' for m in a.messages), 5,
-                       'carol after unblocking the domain')
+    await a.wait_body('carol again', 'carol after unblocking the domain')
 
 
 @e2e_test('blocking_bad_requests')
@@ -283,15 +251,15 @@ async def t_bad(env):
     ]
     for itype, payload, cond, what in cases:
         env.step(what)
-        kind, r = await send_iq(a, itype, payload)
-        check(kind == 'error' and r['error']['condition'] == cond, '%s: %s' % (what, r))
+        kind, r = await a.send_iq(itype, payload)
+        expect_error(kind, r, cond, what)
     env.step("another account's list")
-    kind, r = await send_iq(b, 'get', "<blocklist xmlns='%s'/>" % NS_BLOCKING,
-                            to='alice@localhost')
-    check(kind == 'error' and r['error']['condition'] == 'forbidden', 'bob reads alice: %s' % r)
-    kind, r = await send_iq(b, 'set', "<block xmlns='%s'><item jid='x@y'/></block>" % NS_BLOCKING,
-                            to='alice@localhost')
-    check(kind == 'error' and r['error']['condition'] == 'forbidden', 'bob writes alice: %s' % r)
+    kind, r = await b.send_iq('get', "<blocklist xmlns='%s'/>" % NS_BLOCKING,
+                              to='alice@localhost')
+    expect_error(kind, r, 'forbidden', 'bob reads alice')
+    kind, r = await b.send_iq('set', "<block xmlns='%s'><item jid='x@y'/></block>" % NS_BLOCKING,
+                              to='alice@localhost')
+    expect_error(kind, r, 'forbidden', 'bob writes alice')
     check(await blocklist(a) == set(), 'a refused request changed the list')
     env.step('items are stored prepared')
     await block(a, 'Dave@LocalHost', 'dave@localhost')
@@ -322,7 +290,7 @@ async def t_presence(env):
     env.step('a presence change of alice does not reach bob')
     n = len(b.presences)
     a.x.send_presence(pstatus='busy now', pshow='dnd')
-    await settle(a, b)
+    await barrier(a, b)
     check(not [p for p in b.presences[n:] if str(p['from']).startswith('alice@')],
           'presence from alice reached bob while blocked: %s' % b.presences[n:])
     env.step('unblock: bob gets her current presence')
@@ -340,8 +308,7 @@ async def t_restart(env):
     await block(a, 'bob@localhost', 'spam.example')
     await a.close()
     env.step('restart')
-    await asyncio.to_thread(env.srv.stop)
-    await asyncio.to_thread(env.srv.start)
+    await restart_server(env.srv)
     a = await env.login('alice@localhost/r1', plugins=PLUGINS)
     b = await env.login('bob@localhost/b')
     check(await blocklist(a) == {'bob@localhost', 'spam.example'}, 'list after restart')
@@ -350,7 +317,7 @@ async def t_restart(env):
     a.send_chat('bob@localhost', 'to bob')
     el = await expect_message_error(a, 'alice -> bob after restart', 'not-acceptable')
     check(el.find('{%s}blocked' % NS_BLOCKED) is not None, 'no <blocked/>: %s' % ET.tostring(el))
-    await settle(a)
+    await barrier(a)
     check(not [m for m in a.messages if str(m['from']).startswith('bob@')],
           'bob reached alice after restart: %s' % a.messages)
 
@@ -370,6 +337,5 @@ async def t_removed(env):
     a = await env.login('alice@localhost/r1', plugins=PLUGINS)
     check(await blocklist(a) == set(), 'the new alice inherited the blocklist')
     b.send_chat('alice@localhost/r1', 'hello new alice')
-    await a.wait_until(lambda: any(m['body'] == 'hello new alice' for m in a.messages), 5,
-                       'bob -> the new alice')
+    await a.wait_body('hello new alice', 'bob -> the new alice')
     check(not b.errors, 'bob got errors: %s' % b.errors)

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError, IqTimeout
 
-from harness import TestFailure, check, e2e_test
+from harness import TestFailure, barrier, check, e2e_test
 
 NS_CARBONS = 'urn:xmpp:carbons:2'
 PLUGINS = ['xep_0280']
@@ -44,9 +44,9 @@ def send(c, to, body, mtype='chat', extra=()):
     m.send()
 
 
-async def settle(*clients):
-    for c in clients:
-        await c.ping()
+def carbons_of(c):
+    """(kind, body) of each carbon c got."""
+    return [(k, inner['body']) for k, _outer, inner in c.carbons]
 
 
 def bodies(c, kind=None):
@@ -74,8 +74,7 @@ async def t_copies(env):
 
     env.step('bob -> alice/r1: received carbon at r2, none at r3')
     send(b, 'alice@localhost/r1', 'hello r1')
-    await r1.wait_until(lambda: any(m['body'] == 'hello r1' for m in r1.messages), 5,
-                        'the original at r1')
+    await r1.wait_body('hello r1', 'the original at r1')
     outer, inner = await wait_carbon(r2, 'received', 'hello r1', 'received carbon at r2')
     check(str(outer['from']) == 'alice@localhost', 'carbon from %r, expected the bare JID'
           % str(outer['from']))
@@ -85,8 +84,7 @@ async def t_copies(env):
           'forwarded message from %s to %s' % (inner['from'], inner['to']))
     env.step('alice/r1 -> bob: sent carbon at r2, none at r1 or r3')
     send(r1, 'bob@localhost', 'hello bob')
-    await b.wait_until(lambda: any(m['body'] == 'hello bob' for m in b.messages), 5,
-                       'the original at bob')
+    await b.wait_body('hello bob', 'the original at bob')
     outer, inner = await wait_carbon(r2, 'sent', 'hello bob', 'sent carbon at r2')
     check(str(outer['from']) == 'alice@localhost' and str(outer['to']) == r2.jid,
           'sent carbon from %s to %s' % (outer['from'], outer['to']))
@@ -101,8 +99,8 @@ async def t_copies(env):
     for c in (r1, r2, r3):
         await c.wait_until(lambda c=c: any(m['body'] == 'to all' for m in c.messages), 5,
                            'bare-JID message at %s' % c.jid)
-    await settle(b, r1, r2, r3)
-    check(r3.carbons == [], 'r3 without carbons got %s' % [(k, i['body']) for k, o, i in r3.carbons])
+    await barrier(b, r1, r2, r3)
+    check(r3.carbons == [], 'r3 without carbons got %s' % carbons_of(r3))
     check(bodies(r1) == ['from r3'], 'r1 carbons: %s' % bodies(r1))
     check(bodies(r2, 'received') == ['hello r1'], 'r2 received carbons: %s'
           % bodies(r2, 'received'))
@@ -139,15 +137,14 @@ async def t_not_copied(env):
     send(r1, 'bob@localhost', 'headline out', mtype='headline')
     send(r1, 'bob@localhost', 'marker out')
     await wait_carbon(r2, 'sent', 'marker out', 'sent carbon of the marker')
-    await b.wait_until(lambda: any(m['body'] == 'marker out' for m in b.messages), 5,
-                       'bob receives the marker')
+    await b.wait_body('marker out', 'bob receives the marker')
     check(any(m['body'] == 'private out' for m in b.messages), 'bob did not get the private '
           'message itself')
-    await settle(b, r1, r2)
-    got = [(k, i['body']) for k, o, i in r2.carbons]
+    await barrier(b, r1, r2)
+    got = carbons_of(r2)
     check(got == [('received', 'normal in'), ('sent', 'marker out')],
           'r2 got carbons of messages that are not eligible: %s' % got)
-    check(r1.carbons == [], 'r1 got carbons: %s' % [(k, i['body']) for k, o, i in r1.carbons])
+    check(r1.carbons == [], 'r1 got carbons: %s' % carbons_of(r1))
     check(any(m['body'] == 'private in' for m in r1.messages), 'r1 did not get the private '
           'message itself')
 
@@ -168,9 +165,9 @@ async def t_disable(env):
     await r2.x['xep_0280'].disable(timeout=5)
     send(b, 'alice@localhost/r1', 'two')
     send(r1, 'bob@localhost', 'three')
-    await r1.wait_until(lambda: any(m['body'] == 'two' for m in r1.messages), 5, 'original two')
-    await b.wait_until(lambda: any(m['body'] == 'three' for m in b.messages), 5, 'original three')
-    await settle(b, r1, r2)
+    await r1.wait_body('two', 'original two')
+    await b.wait_body('three', 'original three')
+    await barrier(b, r1, r2)
     check(bodies(r2) == ['one'], 'r2 got carbons after disabling: %s' % bodies(r2))
     env.step('enable again')
     await r2.x['xep_0280'].enable(timeout=5)
@@ -188,14 +185,13 @@ async def t_own(env):
     b = await env.login('bob@localhost/b', plugins=PLUGINS)
     env.step('alice/r1 -> alice/r2: r3 gets a received carbon, r1 and r2 none')
     send(r1, 'alice@localhost/r2', 'note to self')
-    await r2.wait_until(lambda: any(m['body'] == 'note to self' for m in r2.messages), 5,
-                        'the original at r2')
+    await r2.wait_body('note to self', 'the original at r2')
     outer, inner = await wait_carbon(r3, 'received', 'note to self', 'carbon at r3')
     check(str(inner['from']) == r1.jid and str(inner['to']) == r2.jid, 'forwarded %s -> %s'
           % (inner['from'], inner['to']))
-    await settle(r1, r2, r3)
+    await barrier(r1, r2, r3)
     check(r1.carbons == [] and r2.carbons == [], 'r1/r2 got carbons: %s %s'
-          % ([(k, i['body']) for k, o, i in r1.carbons], [(k, i['body']) for k, o, i in r2.carbons]))
+          % (carbons_of(r1), carbons_of(r2)))
     check(len(r3.carbons) == 1, 'r3 got %d carbons' % len(r3.carbons))
     env.step('bad requests')
     iq = r1.x.make_iq_get()
@@ -233,7 +229,7 @@ async def t_refused(env):
     send(r1, 'bob@localhost', 'refused')
     await r1.wait_error(5, 'the refusal of a message to a blocked JID')
     send(r1, 'alice@localhost/r2', 'marker')
-    await r2.wait_until(lambda: any(m['body'] == 'marker' for m in r2.messages), 5, 'marker')
-    await settle(b, r1, r2)
-    check(r2.carbons == [], 'r2 got carbons: %s' % [(k, i['body']) for k, o, i in r2.carbons])
+    await r2.wait_body('marker', 'marker')
+    await barrier(b, r1, r2)
+    check(r2.carbons == [], 'r2 got carbons: %s' % carbons_of(r2))
     check(not any(m['body'] == 'refused' for m in b.messages), 'bob got the refused message')

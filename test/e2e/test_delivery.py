@@ -2,32 +2,20 @@
 router implements them, end to end: priorities, headline and groupchat to a bare
 JID, missing full JIDs, nonexistent accounts."""
 
-import asyncio
-
-from harness import TestFailure, check, e2e_test
+from harness import barrier, check, e2e_test, expect_error
 
 NS_DELAY = 'urn:xmpp:delay'
 
 
-async def online(env, jid, priority=None):
-    """Log in and send initial presence with this priority; wait for its echo."""
-    c = await env.login(jid, presence=False)
-    c.x.send_presence(ppriority=priority)
-    try:
-        await asyncio.wait_for(asyncio.shield(c.self_presence), 10)
-    except asyncio.TimeoutError:
-        raise TestFailure('%s: own presence (priority %s) not reflected' % (jid, priority))
-    return c
-
-
-async def barrier(*clients):
-    """Each client pings the server: what was routed to it before has arrived."""
-    for c in clients:
-        await c.ping('localhost')
-
-
 def bodies(c):
     return [m['body'] for m in c.messages]
+
+
+async def alice_and_bob(env):
+    """alice/a online, and bob/b online with priority 1."""
+    await env.register('alice')
+    await env.register('bob')
+    return await env.login('alice@localhost/a'), await env.login('bob@localhost/b', priority=1)
 
 
 def send_error_message(c, to, mid):
@@ -38,10 +26,14 @@ def send_error_message(c, to, mid):
     m.send()
 
 
-async def wait_error_for(c, mid, timeout=5):
-    await c.wait_until(lambda: any(e['id'] == mid for e in c.errors), timeout,
-                       'error for %s' % mid)
-    return [e for e in c.errors if e['id'] == mid][0]
+async def check_error_ignored(a, b, to, mid, rule):
+    """A message of type error from a to `to` is silently ignored (rule): bob (b) gets
+    nothing and a no error back."""
+    send_error_message(a, to, mid)
+    await barrier(a, b)
+    check(not b.errors, '%s: an error message to %s must be silently ignored; bob got %s'
+          % (rule, to, b.errors[:1]))
+    check(not a.errors, 'an error was answered with an error: %s' % a.errors[:1])
 
 
 @e2e_test('delivery_bare_highest_priority_gets_it')
@@ -49,8 +41,8 @@ async def t_highest(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/a')
-    low = await online(env, 'bob@localhost/low', 1)
-    high = await online(env, 'bob@localhost/high', 5)
+    low = await env.login('bob@localhost/low', priority=1)
+    high = await env.login('bob@localhost/high', priority=5)
     for mtype in ('chat', 'normal'):
         env.step('%s to the bare JID' % mtype)
         a.send_chat('bob@localhost', mtype, mtype=mtype)
@@ -69,9 +61,9 @@ async def t_equal(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/a')
-    r1 = await online(env, 'bob@localhost/r1', 2)
-    r2 = await online(env, 'bob@localhost/r2', 2)
-    r3 = await online(env, 'bob@localhost/r3', 0)
+    r1 = await env.login('bob@localhost/r1', priority=2)
+    r2 = await env.login('bob@localhost/r2', priority=2)
+    r3 = await env.login('bob@localhost/r3', priority=0)
     a.send_chat('bob@localhost', 'to both')
     await barrier(a, r1, r2, r3)
     check(bodies(r1) == ['to both'] and bodies(r2) == ['to both'],
@@ -84,14 +76,14 @@ async def t_negative(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/a')
-    neg = await online(env, 'bob@localhost/neg', -1)
+    neg = await env.login('bob@localhost/neg', priority=-1)
     a.send_chat('bob@localhost', 'stored')
     await barrier(a, neg)
     check(not neg.messages, 'negative priority resource got %r (RFC 6121 8.5.2.1.1: MUST NOT)'
           % bodies(neg))
     check(not a.errors, 'sender got an error: %s' % a.errors[:1])
     env.step('a non-negative resource logs in and gets it from offline storage')
-    pos = await online(env, 'bob@localhost/pos', 0)
+    pos = await env.login('bob@localhost/pos', priority=0)
     await pos.wait_messages(1, 10)
     check(bodies(pos) == ['stored'], 'got %r' % bodies(pos))
     check(pos.messages[0].xml.find('{%s}delay' % NS_DELAY) is not None,
@@ -103,9 +95,9 @@ async def t_headline(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/a')
-    r1 = await online(env, 'bob@localhost/r1', 3)
-    r2 = await online(env, 'bob@localhost/r2', 0)
-    neg = await online(env, 'bob@localhost/neg', -1)
+    r1 = await env.login('bob@localhost/r1', priority=3)
+    r2 = await env.login('bob@localhost/r2', priority=0)
+    neg = await env.login('bob@localhost/neg', priority=-1)
     a.send_chat('bob@localhost', 'news', mtype='headline')
     await barrier(a, r1, r2, neg)
     check(bodies(r1) == ['news'] and bodies(r2) == ['news'],
@@ -118,19 +110,16 @@ async def t_headline(env):
     await barrier(a, neg)
     check(not a.errors, 'headline to no resource answered with an error: %s' % a.errors[:1])
     check(not neg.messages, 'negative resource got %r' % bodies(neg))
-    pos = await online(env, 'bob@localhost/pos', 1)
+    pos = await env.login('bob@localhost/pos', priority=1)
     await barrier(a, pos)
     check(not pos.messages, 'a headline was stored offline: %r' % bodies(pos))
 
 
 @e2e_test('delivery_groupchat_to_bare_is_error')
 async def t_groupchat(env):
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
+    a, b = await alice_and_bob(env)
     a.send_chat('bob@localhost', 'gc', mtype='groupchat', mid='gc1')
-    e = await wait_error_for(a, 'gc1')
+    e = await a.wait_error_for('gc1')
     check(e['error']['condition'] == 'service-unavailable', 'groupchat to bare: %s' % e)
     check(str(e['from']) == 'bob@localhost', 'error from %r' % str(e['from']))
     await barrier(a, b)
@@ -139,17 +128,14 @@ async def t_groupchat(env):
 
 @e2e_test('delivery_full_jid_missing')
 async def t_full_missing(env):
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
+    a, b = await alice_and_bob(env)
     env.step('chat to a missing full JID goes to the bare JID (RFC 6121 8.5.3.2.1)')
     a.send_chat('bob@localhost/nothere', 'rerouted', mid='c1')
     await b.wait_messages(1, 5)
     check(bodies(b) == ['rerouted'], 'got %r' % bodies(b))
     env.step('groupchat to a missing full JID: service-unavailable')
     a.send_chat('bob@localhost/nothere', 'gc', mtype='groupchat', mid='g1')
-    e = await wait_error_for(a, 'g1')
+    e = await a.wait_error_for('g1')
     check(e['error']['condition'] == 'service-unavailable', 'groupchat: %s' % e)
     check(str(e['from']) == 'bob@localhost/nothere', 'error from %r' % str(e['from']))
     await barrier(a, b)
@@ -160,10 +146,7 @@ async def t_full_missing(env):
 async def t_headline_full_missing(env):
     # RFC 6121 8.5.3.2.1: only type chat to a missing full JID is handled as if sent
     # to the bare JID; normal, groupchat and headline are ignored or bounced.
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
+    a, b = await alice_and_bob(env)
     a.send_chat('bob@localhost/nothere', 'hl', mtype='headline', mid='h1')
     a.send_chat('bob@localhost/nothere', 'nm', mtype='normal', mid='n1')
     await barrier(a, b)
@@ -176,34 +159,20 @@ async def t_headline_full_missing(env):
 
 @e2e_test('delivery_error_to_missing_full_jid_ignored')
 async def t_error_full_missing(env):
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
-    send_error_message(a, 'bob@localhost/nothere', 'e1')
-    await barrier(a, b)
-    check(not b.errors, 'RFC 6121 8.5.3.2.1: an error message to a missing full JID must be '
-          'silently ignored; bob got %s' % b.errors[:1])
-    check(not a.errors, 'an error was answered with an error: %s' % a.errors[:1])
+    a, b = await alice_and_bob(env)
+    await check_error_ignored(a, b, 'bob@localhost/nothere', 'e1', 'RFC 6121 8.5.3.2.1')
 
 
 @e2e_test('delivery_error_to_bare_ignored')
 async def t_error_bare(env):
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
-    send_error_message(a, 'bob@localhost', 'e1')
-    await barrier(a, b)
-    check(not b.errors, 'RFC 6121 8.5.2.1.1: a message of type error to a bare JID must be '
-          'silently ignored; bob got %s' % b.errors[:1])
-    check(not a.errors, 'an error was answered with an error: %s' % a.errors[:1])
+    a, b = await alice_and_bob(env)
+    await check_error_ignored(a, b, 'bob@localhost', 'e1', 'RFC 6121 8.5.2.1.1')
     env.step('and with bob offline: ignored too (8.5.2.2.1)')
     await b.close()
     send_error_message(a, 'bob@localhost', 'e2')
     await barrier(a)
     check(not a.errors, 'error to offline bare JID answered: %s' % a.errors[:1])
-    b2 = await online(env, 'bob@localhost/b2', 1)
+    b2 = await env.login('bob@localhost/b2', priority=1)
     await barrier(a, b2)
     check(not b2.errors and not b2.messages, 'an error message was stored: %s'
           % (b2.errors[:1] or b2.messages[:1]))
@@ -217,26 +186,21 @@ async def t_nobody(env):
         for mtype in ('chat', 'normal'):
             mid = '%s-%s' % (mtype, to)
             a.send_chat(to, 'hi', mtype=mtype, mid=mid)
-            e = await wait_error_for(a, mid)
+            e = await a.wait_error_for(mid)
             check(e['error']['condition'] == 'service-unavailable',
                   '%s to %s: condition %r' % (mtype, to, e['error']['condition']))
             check(e['error']['type'] == 'cancel', 'error type %r' % e['error']['type'])
     env.step('iq to a nonexistent account')
     kind, r = await a.iq_get('nobody@localhost/r', 'urn:xmpp:ping')
-    check(kind == 'error' and r['error']['condition'] == 'service-unavailable',
-          'iq to nobody@localhost/r: %s' % r)
+    expect_error(kind, r, 'service-unavailable', 'iq to nobody@localhost/r')
 
 
 @e2e_test('delivery_iq_full_jid')
 async def t_iq(env):
-    await env.register('alice')
-    await env.register('bob')
-    a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', 1)
+    a, b = await alice_and_bob(env)
     env.step('iq to a full JID with no session: service-unavailable (RFC 6121 8.5.3.2.2)')
     kind, r = await a.iq_get('bob@localhost/none', 'urn:xmpp:ping')
-    check(kind == 'error' and r['error']['condition'] == 'service-unavailable',
-          'iq to a missing full JID: %s %s' % (kind, r))
+    expect_error(kind, r, 'service-unavailable', 'iq to a missing full JID')
     check(str(r['from']) == 'bob@localhost/none', 'error from %r' % str(r['from']))
     env.step('iq to a connected resource that sent no presence is delivered (RFC 6120 10.5.4)')
     quiet = await env.login('bob@localhost/quiet', presence=False)

@@ -3,28 +3,10 @@ error (or the refusal), then check that a fresh client still logs in and
 chats."""
 
 import asyncio
-import contextlib
 import socket
 import time
 
-from harness import (Env, NS_STREAMS, RawStream, Server, TestFailure, check, e2e_test,
-                     raw_login, sasl_plain, stream_header)
-
-
-@contextlib.asynccontextmanager
-async def server_with(name, limits, extra_config=''):
-    srv = Server(name, limits=limits, extra_config=extra_config)
-    srv.start()
-    env = Env(srv)
-    try:
-        yield env
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
+from harness import check, e2e_test, own_server, raw_login, sasl_plain, stream_header
 
 
 async def still_serves(env, tag):
@@ -56,8 +38,9 @@ def refused(port):
 
 @e2e_test('limits_auth_timeout', timeout=40)
 async def t_auth_timeout(_env):
-    async with server_with('limits_auth_timeout', 'auth_timeout: 1, max_connections_per_ip: 0, '
-                           'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
+    async with own_server('limits_auth_timeout',
+                          limits='auth_timeout: 1, max_connections_per_ip: 0, '
+                                 'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
         rs = await env.raw()
         await rs.open_stream()
         t0 = time.monotonic()
@@ -78,8 +61,9 @@ async def t_auth_timeout(_env):
 
 @e2e_test('limits_whitespace_keepalive', timeout=40)
 async def t_keepalive(_env):
-    async with server_with('limits_keepalive', 'keepalive_interval: 1, max_connections_per_ip: 0, '
-                           'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
+    async with own_server('limits_keepalive',
+                          limits='keepalive_interval: 1, max_connections_per_ip: 0, '
+                                 'connection_rate_per_ip: 0, shaper_bytes_per_second: 0') as env:
         await env.register('bob')
         rs = await raw_login(env, 'bob', 'pw-bob', 'r')
         before = len(rs.data)
@@ -93,9 +77,10 @@ async def t_keepalive(_env):
 
 @e2e_test('limits_auth_failures_block', timeout=60)
 async def t_auth_failures(_env):
-    async with server_with('limits_auth_failures', 'max_auth_failures: 3, auth_block_seconds: 2, '
-                           'max_connections_per_ip: 0, connection_rate_per_ip: 0, '
-                           'shaper_bytes_per_second: 0') as env:
+    async with own_server('limits_auth_failures',
+                          limits='max_auth_failures: 3, auth_block_seconds: 2, '
+                                 'max_connections_per_ip: 0, connection_rate_per_ip: 0, '
+                                 'shaper_bytes_per_second: 0') as env:
         await env.register('bob')
         rs = await env.raw()
         await rs.open_stream()
@@ -120,8 +105,9 @@ async def t_auth_failures(_env):
 
 @e2e_test('limits_connections_per_ip', timeout=40)
 async def t_per_ip(_env):
-    async with server_with('limits_per_ip', 'max_connections_per_ip: 3, connection_rate_per_ip: 0, '
-                           'shaper_bytes_per_second: 0') as env:
+    async with own_server('limits_per_ip',
+                          limits='max_connections_per_ip: 3, connection_rate_per_ip: 0, '
+                                 'shaper_bytes_per_second: 0') as env:
         held = []
         for _ in range(3):
             rs = await env.raw()
@@ -146,8 +132,9 @@ async def t_per_ip(_env):
 
 @e2e_test('limits_connection_rate_per_ip', timeout=40)
 async def t_rate(_env):
-    async with server_with('limits_rate', 'connection_rate_per_ip: 6, max_connections_per_ip: 0, '
-                           'shaper_bytes_per_second: 0') as env:
+    async with own_server('limits_rate',
+                          limits='connection_rate_per_ip: 6, max_connections_per_ip: 0, '
+                                 'shaper_bytes_per_second: 0') as env:
         # The harness's readiness probe was the first connection of the minute.
         results = [not await asyncio.to_thread(refused, env.srv.port) for _ in range(8)]
         check(results[:5] == [True] * 5, 'early connections refused: %r' % results)
@@ -158,9 +145,10 @@ async def t_rate(_env):
 
 @e2e_test('limits_shaper', timeout=60)
 async def t_shaper(_env):
-    async with server_with('limits_shaper', 'shaper_bytes_per_second: 4000, '
-                           'max_connections_per_ip: 0, connection_rate_per_ip: 0',
-                           extra_config='max_stanza_size: 4096\n') as env:
+    async with own_server('limits_shaper',
+                          limits='shaper_bytes_per_second: 4000, '
+                                 'max_connections_per_ip: 0, connection_rate_per_ip: 0',
+                          extra_config='max_stanza_size: 4096\n') as env:
         for u in ('a', 'b', 'c', 'd'):
             await env.register(u)
         a = await env.login('a@localhost/a')

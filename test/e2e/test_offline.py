@@ -3,60 +3,18 @@ stored for an account with no resource that takes it, delivered in order on the
 first available presence with priority >= 0, never twice, kept across a server
 restart, bounded by max_messages."""
 
-import asyncio
-import contextlib
 import datetime
 import time
 import xml.etree.ElementTree as ET
 
-from harness import Env, Server, TestFailure, check, e2e_test, raw_login
+from harness import (barrier, check, e2e_test, modules_with, own_server, raw_login,
+                     restart_server)
 
 NS_DELAY = 'urn:xmpp:delay'
 NS_HINTS = 'urn:xmpp:hints'
 NS_CHATSTATES = 'http://jabber.org/protocol/chatstates'
 NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas'
 DISCO_INFO = 'http://jabber.org/protocol/disco#info'
-
-
-@contextlib.asynccontextmanager
-async def server_with(name, modules):
-    """A server of its own with these modules (Server.ALL_MODULES edited)."""
-    srv = Server(name, modules=modules)
-    srv.start()
-    env = Env(srv)
-    try:
-        yield env
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
-
-
-def modules_with(old, new):
-    m = Server.ALL_MODULES
-    check(old in m, 'Server.ALL_MODULES has no %r: %s' % (old, m))
-    return m.replace(old, new)
-
-
-async def online(env, jid, priority=None):
-    """Log in and send initial presence with this priority; wait for its echo."""
-    c = await env.login(jid, presence=False)
-    c.x.send_presence(ppriority=priority)
-    try:
-        await asyncio.wait_for(asyncio.shield(c.self_presence), 10)
-    except asyncio.TimeoutError:
-        raise TestFailure('%s: own presence (priority %s) not reflected' % (jid, priority))
-    return c
-
-
-async def barrier(*clients):
-    """Everything the server routed before each client's ping reached it has arrived
-    (each client's up and down streams are ordered)."""
-    for c in clients:
-        await c.ping('localhost')
 
 
 def delay_of(m):
@@ -88,12 +46,6 @@ def send_xml(c, to, inner, mtype='chat', mid=None):
     for child in list(wrapper):
         m.xml.append(child)
     m.send()
-
-
-async def wait_error_for(c, mid, timeout=5):
-    await c.wait_until(lambda: any(e['id'] == mid for e in c.errors), timeout,
-                       'error for message %s' % mid)
-    return [e for e in c.errors if e['id'] == mid][0]
 
 
 @e2e_test('offline_stored_in_order_with_delay_then_gone')
@@ -145,7 +97,7 @@ async def t_priority(env):
     a.send_chat('bob@localhost', 'second')
     await barrier(a)
     env.step('bob/neg comes online with priority -1: keeps them stored')
-    neg = await online(env, 'bob@localhost/neg', -1)
+    neg = await env.login('bob@localhost/neg', priority=-1)
     await barrier(a, neg)
     check(not neg.messages, 'negative-priority resource got offline messages: %r'
           % [m['body'] for m in neg.messages])
@@ -155,12 +107,12 @@ async def t_priority(env):
     check(not neg.messages and not a.errors, 'negative resource got %r, sender errors %r'
           % (neg.messages[:1], a.errors[:1]))
     env.step('bob/pos comes online with priority 3: gets all three')
-    pos = await online(env, 'bob@localhost/pos', 3)
+    pos = await env.login('bob@localhost/pos', priority=3)
     await pos.wait_messages(3, 10)
     check([m['body'] for m in pos.messages] == ['first', 'second', 'third'],
           'got %r' % [m['body'] for m in pos.messages])
     env.step('a third resource with priority 1 gets none of them')
-    other = await online(env, 'bob@localhost/other', 1)
+    other = await env.login('bob@localhost/other', priority=1)
     await barrier(a, neg, other)
     check(not other.messages and not neg.messages,
           'offline messages went to more than one resource: other %r neg %r'
@@ -172,7 +124,7 @@ async def t_priority_change(env):
     await env.register('alice')
     await env.register('bob')
     a = await env.login('alice@localhost/a')
-    b = await online(env, 'bob@localhost/b', -5)
+    b = await env.login('bob@localhost/b', priority=-5)
     a.send_chat('bob@localhost', 'waiting')
     await barrier(a, b)
     check(not b.messages, 'negative resource got %r' % b.messages[:1])
@@ -192,16 +144,16 @@ async def t_kinds(env):
     a.send_chat('bob@localhost', 'headline', mtype='headline', mid='h1')
     env.step('groupchat: service-unavailable')
     a.send_chat('bob@localhost', 'groupchat', mtype='groupchat', mid='g1')
-    e = await wait_error_for(a, 'g1')
+    e = await a.wait_error_for('g1')
     check(e['error']['condition'] == 'service-unavailable', 'groupchat: %s' % e)
     env.step('<no-store/>: not stored, so the sender learns it was not delivered')
     send_xml(a, 'bob@localhost', '<body>secret</body><no-store xmlns="%s"/>' % NS_HINTS,
              mid='n1')
-    e = await wait_error_for(a, 'n1')
+    e = await a.wait_error_for('n1')
     check(e['error']['condition'] == 'service-unavailable', 'no-store: %s' % e)
     env.step('a chat state alone is not stored')
     send_xml(a, 'bob@localhost', '<composing xmlns="%s"/>' % NS_CHATSTATES, mid='c1')
-    e = await wait_error_for(a, 'c1')
+    e = await a.wait_error_for('c1')
     check(e['error']['condition'] == 'service-unavailable', 'chat state: %s' % e)
     env.step('a chat state with <store/> is stored; a body with a chat state is stored')
     send_xml(a, 'bob@localhost', '<gone xmlns="%s"/><store xmlns="%s"/>'
@@ -240,7 +192,7 @@ async def t_nobody(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
     a.send_chat('nobody@localhost', 'hello?', mid='x1')
-    e = await wait_error_for(a, 'x1')
+    e = await a.wait_error_for('x1')
     check(e['error']['condition'] == 'service-unavailable', 'condition %r'
           % e['error']['condition'])
     check(str(e['from']) == 'nobody@localhost', 'error from %r' % str(e['from']))
@@ -248,8 +200,8 @@ async def t_nobody(env):
 
 @e2e_test('offline_quota_full_answers_resource_constraint', timeout=90)
 async def t_quota(_env):
-    mods = modules_with('offline: {}', 'offline: {max_messages: 2}')
-    async with server_with('offline_quota', mods) as env:
+    async with own_server('offline_quota',
+                          modules=modules_with('offline', 'max_messages: 2')) as env:
         await env.register('alice')
         await env.register('bob')
         a = await env.login('alice@localhost/a')
@@ -283,8 +235,8 @@ async def t_quota(_env):
 
 @e2e_test('offline_quota_bytes', timeout=90)
 async def t_quota_bytes(_env):
-    mods = modules_with('offline: {}', 'offline: {max_bytes: 65536}')
-    async with server_with('offline_quota_bytes', mods) as env:
+    async with own_server('offline_quota_bytes',
+                          modules=modules_with('offline', 'max_bytes: 65536')) as env:
         await env.register('alice')
         await env.register('bob')
         a = await env.login('alice@localhost/a')
@@ -319,15 +271,7 @@ async def t_restart(env):
     check(not a.errors, 'errors: %s' % a.errors[:1])
     env.step('stop and start the server')
     await a.close()
-    await asyncio.to_thread(srv.stop)
-    check(not srv.problems, 'stop: %s' % '; '.join(srv.problems))
-    mark = len(srv.log())
-    await asyncio.to_thread(srv.start)
-    # start() waits for "router ready" anywhere in the log: make sure it is the new one.
-    check(await srv.wait_log(r'router ready', 10, start=mark), 'router not ready after restart')
-    for w in range(srv.workers):
-        check(await srv.wait_log(r'worker %d ready' % w, 10, start=mark),
-              'worker %d not ready after restart' % w)
+    await restart_server(srv)
     env.step('two more after the restart, then bob logs in')
     a2 = await env.login('alice@localhost/a2')
     a2.send_chat('bob@localhost', 'r4')

@@ -346,9 +346,10 @@ async def t_slixmpp(env):
     c.x.send_presence(pto='bob@localhost', ptype='subscribe')
     frm = await asyncio.wait_for(got, 5)
     check(frm == 'carol@localhost', 'subscribe event from %s' % frm)
-    check(state(c, 'bob@localhost') == 'none' and
-          c.x.client_roster['bob@localhost']['pending_out'],
-          'carol: %s' % state(c, 'bob@localhost'))
+    # Carol's roster push travels on her own connection: wait for it, do not race it.
+    await c.wait_until(lambda: state(c, 'bob@localhost') == 'none' and
+                       c.x.client_roster['bob@localhost']['pending_out'], 5,
+                       'carol: bob none + pending out (is %s)' % state(c, 'bob@localhost'))
     b.x.send_presence(pto='carol@localhost', ptype='subscribed')
     await c.wait_until(lambda: state(c, 'bob@localhost') == 'to', 5,
                        'carol: bob to (is %s)' % state(c, 'bob@localhost'))

@@ -1,11 +1,8 @@
 """Private XML storage (XEP-0049, modules/private.c)."""
 
-import asyncio
 import xml.etree.ElementTree as ET
 
-from slixmpp.exceptions import IqError, IqTimeout
-
-from harness import Env, NS_STANZAS, Server, TestFailure, check, e2e_test
+from harness import check, e2e_test, expect_error, modules_with, own_server, restart_server
 
 NS_PRIVATE = 'jabber:iq:private'
 NS_BOOKMARKS = 'storage:bookmarks'
@@ -16,42 +13,31 @@ BOOKMARKS = ("<storage xmlns='storage:bookmarks'>"
              "<nick>alice</nick></conference></storage>")
 
 
-async def send_iq(c, itype, payload, to=None, timeout=5.0):
-    """Sends <iq type=itype> with the XML text payload; ('result'|'error', iq)."""
-    iq = c.x.make_iq(itype=itype, ito=to)
-    iq.append(ET.fromstring(payload))
-    try:
-        return 'result', await iq.send(timeout=timeout)
-    except IqError as e:
-        return 'error', e.iq
-    except IqTimeout:
-        raise TestFailure('%s: no answer within %.0fs to iq %s %s' % (c.jid, timeout, itype,
-                                                                       payload[:80]))
-
-
 def query(*children):
     return "<query xmlns='%s'>%s</query>" % (NS_PRIVATE, ''.join(children))
 
 
 async def store(c, *children, to=None):
-    kind, r = await send_iq(c, 'set', query(*children), to)
+    kind, r = await c.send_iq('set', query(*children), to)
     check(kind == 'result', '%s: private set answered %s' % (c.jid, r))
     return r
 
 
 async def fetch(c, child, to=None):
     """The children of <query/> in the result of a get for `child`."""
-    kind, r = await send_iq(c, 'get', query(child), to)
+    kind, r = await c.send_iq('get', query(child), to)
     check(kind == 'result', '%s: private get %s answered %s' % (c.jid, child, r))
     q = r.xml.find('{%s}query' % NS_PRIVATE)
     check(q is not None, 'private get result has no <query/>: %s' % r)
     return list(q)
 
 
-def expect_error(kind, r, condition, what):
-    check(kind == 'error', '%s: expected error %s, got %s' % (what, condition, r))
-    got = r['error']['condition']
-    check(got == condition, '%s: error condition %r, expected %r: %s' % (what, got, condition, r))
+async def check_bookmarks(c, stored, what):
+    """c gets back BOOKMARKS (stored) or the empty <storage/> (nothing stored)."""
+    got = await fetch(c, "<storage xmlns='storage:bookmarks'/>")
+    check(len(got) == 1 and (got[0].find('{%s}conference' % NS_BOOKMARKS) is not None if stored
+                             else len(got[0]) == 0),
+          '%s: %s' % (what, [ET.tostring(e) for e in got]))
 
 
 @e2e_test('private_store_get_roundtrip')
@@ -101,14 +87,10 @@ async def t_independent(env):
     got = await fetch(a, "<prefs xmlns='%s'/>" % NS_PREFS)
     check(len(got) == 1 and got[0].findtext('{%s}colour' % NS_PREFS) == 'blue',
           'prefs: %s' % [ET.tostring(e) for e in got])
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and got[0].find('{%s}conference' % NS_BOOKMARKS) is not None,
-          'bookmarks: %s' % [ET.tostring(e) for e in got])
+    await check_bookmarks(a, True, 'bookmarks')
     env.step('changing one leaves the other')
     await store(a, "<prefs xmlns='%s'><colour>red</colour></prefs>" % NS_PREFS)
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and got[0].find('{%s}conference' % NS_BOOKMARKS) is not None,
-          'bookmarks after the prefs changed: %s' % [ET.tostring(e) for e in got])
+    await check_bookmarks(a, True, 'bookmarks after the prefs changed')
     got = await fetch(a, "<prefs xmlns='%s'/>" % NS_PREFS)
     check(got[0].findtext('{%s}colour' % NS_PREFS) == 'red', 'prefs: %s' % ET.tostring(got[0]))
     env.step('two elements of one namespace are kept together')
@@ -117,9 +99,7 @@ async def t_independent(env):
     got = await fetch(a, "<item xmlns='urn:example:multi'/>")
     check([e.get('n') for e in got] == ['1', '2'], 'multi: %s' % [ET.tostring(e) for e in got])
     env.step('accounts are independent')
-    got = await fetch(b, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and len(got[0]) == 0, "bob sees alice's bookmarks: %s"
-          % [ET.tostring(e) for e in got])
+    await check_bookmarks(b, False, "bob sees alice's bookmarks")
 
 
 @e2e_test('private_disallowed_requests')
@@ -140,12 +120,10 @@ async def t_disallowed(env):
     ]
     for itype, payload, cond, what in cases:
         env.step(what)
-        kind, r = await send_iq(a, itype, payload)
+        kind, r = await a.send_iq(itype, payload)
         expect_error(kind, r, cond, what)
     env.step('a refused set stored nothing')
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and len(got[0]) == 0, 'the refused set stored bookmarks: %s'
-          % [ET.tostring(e) for e in got])
+    await check_bookmarks(a, False, 'the refused set stored bookmarks')
 
 
 @e2e_test('private_other_user_forbidden')
@@ -155,23 +133,15 @@ async def t_forbidden(env):
     a = await env.login('alice@localhost/r1')
     m = await env.login('mallory@localhost/r1')
     await store(a, BOOKMARKS)
-    env.step('get of another account')
-    kind, r = await send_iq(m, 'get', query("<storage xmlns='storage:bookmarks'/>"),
-                            to='alice@localhost')
-    expect_error(kind, r, 'forbidden', 'mallory gets alice\'s data')
-    check(r.xml.find('.//{%s}conference' % NS_BOOKMARKS) is None,
-          'the error leaks the stored data: %s' % r)
-    env.step('set of another account')
-    kind, r = await send_iq(m, 'set', query("<storage xmlns='storage:bookmarks'/>"),
-                            to='alice@localhost')
-    expect_error(kind, r, 'forbidden', 'mallory sets alice\'s data')
-    env.step('to the server')
-    kind, r = await send_iq(m, 'get', query("<storage xmlns='storage:bookmarks'/>"),
-                            to='localhost')
-    expect_error(kind, r, 'forbidden', 'private get addressed to the server')
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and got[0].find('{%s}conference' % NS_BOOKMARKS) is not None,
-          "alice's data changed: %s" % [ET.tostring(e) for e in got])
+    for itype, to, what in (('get', 'alice@localhost', "mallory gets alice's data"),
+                            ('set', 'alice@localhost', "mallory sets alice's data"),
+                            ('get', 'localhost', 'private get addressed to the server')):
+        env.step(what)
+        kind, r = await m.send_iq(itype, query("<storage xmlns='storage:bookmarks'/>"), to=to)
+        expect_error(kind, r, 'forbidden', what)
+        check(r.xml.find('.//{%s}conference' % NS_BOOKMARKS) is None,
+              'the error leaks the stored data: %s' % r)
+    await check_bookmarks(a, True, "alice's data changed")
 
 
 @e2e_test('private_survives_restart', timeout=90)
@@ -181,12 +151,9 @@ async def t_restart(env):
     await store(a, BOOKMARKS, "<prefs xmlns='%s'><colour>green</colour></prefs>" % NS_PREFS)
     await a.close()
     env.step('restart')
-    await asyncio.to_thread(env.srv.stop)
-    await asyncio.to_thread(env.srv.start)
+    await restart_server(env.srv)
     a = await env.login('alice@localhost/r1')
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and got[0].find('{%s}conference' % NS_BOOKMARKS) is not None,
-          'bookmarks after a restart: %s' % [ET.tostring(e) for e in got])
+    await check_bookmarks(a, True, 'bookmarks after a restart')
     got = await fetch(a, "<prefs xmlns='%s'/>" % NS_PREFS)
     check(got[0].findtext('{%s}colour' % NS_PREFS) == 'green', 'prefs after a restart: %s'
           % ET.tostring(got[0]))
@@ -194,24 +161,20 @@ async def t_restart(env):
 
 @e2e_test('private_size_limits', timeout=60)
 async def t_limits(_env):
-    modules = Server.ALL_MODULES.replace('private: {}', 'private: {max_size: 2048, '
-                                         'max_total: 5000}')
-    srv = Server('private_size_limits', modules=modules)
-    srv.start()
-    env = Env(srv)
-    try:
+    mods = modules_with('private', 'max_size: 2048, max_total: 5000')
+    async with own_server('private_size_limits', modules=mods) as env:
         await env.register('alice')
         await env.register('carol')
         a = await env.login('alice@localhost/r1')
         env.step('one namespace larger than max_size')
         big = "<big xmlns='urn:example:big'>%s</big>" % ('x' * 3000)
-        kind, r = await send_iq(a, 'set', query(big))
+        kind, r = await a.send_iq('set', query(big))
         expect_error(kind, r, 'not-acceptable', 'an element over max_size')
         env.step('under max_size each, over max_total together')
         for i in range(2):
             await store(a, "<p%d xmlns='urn:example:p%d'>%s</p%d>" % (i, i, 'y' * 1500, i))
-        kind, r = await send_iq(a, 'set', query("<p9 xmlns='urn:example:p9'>%s</p9>"
-                                                % ('z' * 1500)))
+        kind, r = await a.send_iq('set', query("<p9 xmlns='urn:example:p9'>%s</p9>"
+                                               % ('z' * 1500)))
         expect_error(kind, r, 'not-acceptable', 'a set past max_total')
         env.step('replacing a namespace counts its old size out')
         await store(a, "<p0 xmlns='urn:example:p0'>%s</p0>" % ('w' * 1500))
@@ -222,12 +185,6 @@ async def t_limits(_env):
         env.step('the quota is per account')
         c = await env.login('carol@localhost/r1')
         await store(c, "<p0 xmlns='urn:example:p0'>%s</p0>" % ('v' * 1500))
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [l for l in srv.log().splitlines() if 'runtime error' in l or 'Sanitizer' in l]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % bad[:1])
 
 
 @e2e_test('private_removed_with_account')
@@ -244,9 +201,5 @@ async def t_removed(env):
     await a.wait_gone(5, 'alice after unregister')
     await env.register('alice')
     a = await env.login('alice@localhost/r1')
-    got = await fetch(a, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and len(got[0]) == 0, 'the new alice sees the old data: %s'
-          % [ET.tostring(e) for e in got])
-    got = await fetch(b, "<storage xmlns='storage:bookmarks'/>")
-    check(len(got) == 1 and got[0].find('{%s}conference' % NS_BOOKMARKS) is not None,
-          "bob's data went with alice's: %s" % [ET.tostring(e) for e in got])
+    await check_bookmarks(a, False, 'the new alice sees the old data')
+    await check_bookmarks(b, True, "bob's data went with alice's")

@@ -6,11 +6,10 @@ are shared with test_presence.py."""
 
 import asyncio
 import itertools
-import time
 import xml.etree.ElementTree as ET
 
-from harness import (NS_CLIENT, NS_STANZAS, Env, Server, TestFailure, check, e2e_test,
-                     raw_login)
+from harness import (NS_CLIENT, TestFailure, check, e2e_test, modules_with, own_server,
+                     raw_login, restart_server, stanza_error)
 
 NS_ROSTER = 'jabber:iq:roster'
 Q_ROSTER = '{%s}query' % NS_ROSTER
@@ -28,16 +27,6 @@ def xml_escape(s):
 
 def show(el):
     return ET.tostring(el, encoding='unicode') if el is not None else 'None'
-
-
-def error_condition(el):
-    """(error type, condition) of a stanza of type error."""
-    err = el.find('{%s}error' % NS_CLIENT)
-    if err is None:
-        return None, None
-    conds = [c.tag.split('}', 1)[1] for c in err
-             if c.tag.startswith('{%s}' % NS_STANZAS) and not c.tag.endswith('}text')]
-    return err.get('type'), (conds[0] if conds else None)
 
 
 def items_of(query):
@@ -327,7 +316,7 @@ async def t_errors(env):
 
     async def expect_error(payload, want, what, to=None, typ='set'):
         r = await a.iq(typ, payload, to=to)
-        etype, cond = error_condition(r)
+        cond, etype, _ = stanza_error(r)
         check(r.get('type') == 'error' and cond == want, '%s: expected %s, got %s'
               % (what, want, show(r)[:400]))
         return etype
@@ -392,27 +381,18 @@ async def t_errors(env):
           'get to the own bare JID: %s' % show(r)[:300])
 
 
-def roster_server(name, max_items):
-    mods = Server.ALL_MODULES.replace('roster: {}', 'roster: {max_items: %d}' % max_items)
-    check(mods != Server.ALL_MODULES, 'no roster module in %s' % Server.ALL_MODULES)
-    return Server(name, modules=mods)
-
-
 @e2e_test('roster_max_items', timeout=60)
 async def t_max_items(_env):
     """A set that would exceed max_items gets resource-constraint (type cancel); changing an
     existing item still works; so does a subscribe once there is room again."""
-    srv = roster_server('roster_max_items', 3)
-    srv.start()
-    env = Env(srv)
-    try:
+    async with own_server('roster_max_items', modules=modules_with('roster', 'max_items: 3')) as env:
         await env.register('alice')
         a = await Raw.login(env, 'alice', 'm')
         for i in range(3):
             r = await a.set_item('u%d@localhost' % i)
             check(r.get('type') == 'result', 'item %d: %s' % (i, show(r)))
         r = await a.set_item('u3@localhost')
-        etype, cond = error_condition(r)
+        cond, etype, _ = stanza_error(r)
         check((etype, cond) == ('cancel', 'resource-constraint'),
               'the 4th item with max_items 3: %s' % show(r))
         env.step('updating an existing item is not adding one')
@@ -421,7 +401,7 @@ async def t_max_items(_env):
         env.step('a subscription request to a new contact is refused too')
         await a.send("<presence to='u4@localhost' type='subscribe' id='s4'/>")
         e = await a.expect(lambda e: e.tag == PRESENCE and e.get('id') == 's4', 'error for s4')
-        check(error_condition(e) == ('cancel', 'resource-constraint'),
+        check(stanza_error(e)[:2] == ('resource-constraint', 'cancel'),
               'subscribe past max_items: %s' % show(e))
         check(sorted(await a.roster()) == ['u0@localhost', 'u1@localhost', 'u2@localhost'],
               'roster %s' % sorted(await a.roster()))
@@ -429,29 +409,6 @@ async def t_max_items(_env):
         await a.set_item('u0@localhost', extra=" subscription='remove'")
         r = await a.set_item('u3@localhost')
         check(r.get('type') == 'result', 'adding after a removal: %s' % show(r))
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
-
-
-async def restart(srv):
-    """Stops and starts the server on the same data directory; waits until it serves."""
-    offset = len(srv.log())
-    await asyncio.to_thread(srv.stop)
-    check(not srv.problems, 'stop: %s' % srv.problems)
-    await asyncio.to_thread(srv.start)
-    deadline = time.monotonic() + 10
-    while True:
-        text = srv.log()[offset:]
-        if 'router ready' in text and all('worker %d ready' % w in text
-                                          for w in range(srv.workers)):
-            return
-        check(time.monotonic() < deadline, 'not ready after the restart: %s' % srv.log_tail(5))
-        await asyncio.sleep(0.05)
 
 
 @e2e_test('roster_survives_restart', timeout=90)
@@ -477,7 +434,7 @@ async def t_restart(env):
     await c.close()
 
     env.step('restart')
-    await restart(env.srv)
+    await restart_server(env.srv)
     env.clients.clear()
     env.raws.clear()
 

@@ -3,15 +3,12 @@ the exact reply fields, the errors for accounts and for type set, last activity'
 access rule (the account itself or a contact subscribed to its presence)."""
 
 import asyncio
-import contextlib
 import datetime
 import os
 import time
-import xml.etree.ElementTree as ET
 
-from slixmpp.exceptions import IqError, IqTimeout
-
-from harness import Env, Server, TestFailure, check, e2e_test, eventually
+from harness import (TestFailure, check, e2e_test, eventually, expect_error, modules_with,
+                     own_server)
 
 NS_VERSION = 'jabber:iq:version'
 NS_TIME = 'urn:xmpp:time'
@@ -19,48 +16,8 @@ NS_LAST = 'jabber:iq:last'
 DISCO_INFO = 'http://jabber.org/protocol/disco#info'
 
 
-@contextlib.asynccontextmanager
-async def server_with(name, modules):
-    srv = Server(name, modules=modules)
-    srv.start()
-    env = Env(srv)
-    try:
-        yield env
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
-
-
-async def iq(c, itype, to, payload_xml, timeout=5):
-    """Send an IQ with a raw payload; ('result'|'error', stanza)."""
-    q = c.x.make_iq(ito=to, itype=itype)
-    if payload_xml is not None:
-        q.xml.append(ET.fromstring(payload_xml))
-    try:
-        return 'result', await q.send(timeout=timeout)
-    except IqError as e:
-        return 'error', e.iq
-    except IqTimeout:
-        raise TestFailure('no answer to iq %s %s to %r' % (itype, payload_xml, to))
-
-
 def query(ns, name='query'):
     return "<%s xmlns='%s'/>" % (name, ns)
-
-
-def cond(r):
-    return r['error']['condition']
-
-
-def expect_error(kind, r, condition, etype, what):
-    check(kind == 'error', '%s: expected error %s, got %s' % (what, condition, r))
-    check(cond(r) == condition, '%s: condition %r, expected %s' % (what, cond(r), condition))
-    check(r['error']['type'] == etype, '%s: error type %r, expected %s'
-          % (what, r['error']['type'], etype))
 
 
 def features(r):
@@ -74,7 +31,7 @@ def features(r):
 async def t_version(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
-    kind, r = await iq(a, 'get', 'localhost', query(NS_VERSION))
+    kind, r = await a.send_iq('get', query(NS_VERSION), 'localhost')
     check(kind == 'result', 'version get: %s' % r)
     check(str(r['from']) == 'localhost', 'from %r' % str(r['from']))
     q = r.xml.find('{%s}query' % NS_VERSION)
@@ -85,7 +42,7 @@ async def t_version(env):
     check(ver is not None and ver.text and ver.text.strip(), 'version missing: %s' % r)
     check(q.find('{%s}os' % NS_VERSION) is None, 'os is shown by default: %s' % r)
     env.step('disco feature')
-    kind, r = await iq(a, 'get', 'localhost', query(DISCO_INFO))
+    kind, r = await a.send_iq('get', query(DISCO_INFO), 'localhost')
     check(NS_VERSION in features(r), 'disco#info lacks %s' % NS_VERSION)
 
 
@@ -95,21 +52,20 @@ async def t_version_errors(env):
     await env.register('bob')
     a = await env.login('alice@localhost/a')
     await env.login('bob@localhost/b')
-    kind, r = await iq(a, 'set', 'localhost', query(NS_VERSION))
-    expect_error(kind, r, 'not-allowed', 'cancel', 'version set')
+    kind, r = await a.send_iq('set', query(NS_VERSION), 'localhost')
+    expect_error(kind, r, 'not-allowed', 'version set', 'cancel')
     for to in ('bob@localhost', 'alice@localhost'):
-        kind, r = await iq(a, 'get', to, query(NS_VERSION))
-        expect_error(kind, r, 'service-unavailable', 'cancel', 'version of account %s' % to)
+        kind, r = await a.send_iq('get', query(NS_VERSION), to)
+        expect_error(kind, r, 'service-unavailable', 'version of account %s' % to, 'cancel')
 
 
 @e2e_test('version_show_os', timeout=60)
 async def t_version_os(_env):
-    mods = Server.ALL_MODULES.replace('version: {}', 'version: {show_os: true}')
-    check(mods != Server.ALL_MODULES, 'no version module in %s' % Server.ALL_MODULES)
-    async with server_with('version_show_os', mods) as env:
+    async with own_server('version_show_os',
+                          modules=modules_with('version', 'show_os: true')) as env:
         await env.register('alice')
         a = await env.login('alice@localhost/a')
-        kind, r = await iq(a, 'get', 'localhost', query(NS_VERSION))
+        kind, r = await a.send_iq('get', query(NS_VERSION), 'localhost')
         check(kind == 'result', 'version get: %s' % r)
         o = r.xml.find('{%s}query/{%s}os' % (NS_VERSION, NS_VERSION))
         u = os.uname()
@@ -126,7 +82,7 @@ async def t_time(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
     before = time.time()
-    kind, r = await iq(a, 'get', 'localhost', query(NS_TIME, 'time'))
+    kind, r = await a.send_iq('get', query(NS_TIME, 'time'), 'localhost')
     after = time.time()
     check(kind == 'result', 'time get: %s' % r)
     t = r.xml.find('{%s}time' % NS_TIME)
@@ -143,7 +99,7 @@ async def t_time(env):
     except ValueError:
         raise TestFailure('utc %r is not XEP-0082 DateTime' % utc.text)
     check(before - 1 <= ts <= after + 1, 'utc %s is not now (%s..%s)' % (utc.text, before, after))
-    kind, r = await iq(a, 'get', 'localhost', query(DISCO_INFO))
+    kind, r = await a.send_iq('get', query(DISCO_INFO), 'localhost')
     check(NS_TIME in features(r), 'disco#info lacks %s' % NS_TIME)
 
 
@@ -151,10 +107,10 @@ async def t_time(env):
 async def t_time_errors(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
-    kind, r = await iq(a, 'set', 'localhost', query(NS_TIME, 'time'))
-    expect_error(kind, r, 'not-allowed', 'cancel', 'time set')
-    kind, r = await iq(a, 'get', 'alice@localhost', query(NS_TIME, 'time'))
-    expect_error(kind, r, 'service-unavailable', 'cancel', 'time of a bare JID')
+    kind, r = await a.send_iq('set', query(NS_TIME, 'time'), 'localhost')
+    expect_error(kind, r, 'not-allowed', 'time set', 'cancel')
+    kind, r = await a.send_iq('get', query(NS_TIME, 'time'), 'alice@localhost')
+    expect_error(kind, r, 'service-unavailable', 'time of a bare JID', 'cancel')
 
 
 # ------------------------------------------------------------------ last
@@ -173,15 +129,15 @@ def last_reply(kind, r, what):
 async def t_uptime(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
-    s1, text = last_reply(*await iq(a, 'get', 'localhost', query(NS_LAST)), 'server uptime')
+    s1, text = last_reply(*await a.send_iq('get', query(NS_LAST), 'localhost'), 'server uptime')
     check(s1 < 60, 'uptime %d s for a server started for this test' % s1)
     check(text == '', 'uptime has text %r' % text)
     await asyncio.sleep(2.1)
-    s2, _ = last_reply(*await iq(a, 'get', 'localhost', query(NS_LAST)), 'server uptime')
+    s2, _ = last_reply(*await a.send_iq('get', query(NS_LAST), 'localhost'), 'server uptime')
     check(s1 + 1 <= s2 <= s1 + 4, 'uptime went from %d to %d over 2 s' % (s1, s2))
-    kind, r = await iq(a, 'set', 'localhost', query(NS_LAST))
-    expect_error(kind, r, 'not-allowed', 'cancel', 'last set')
-    kind, r = await iq(a, 'get', 'localhost', query(DISCO_INFO))
+    kind, r = await a.send_iq('set', query(NS_LAST), 'localhost')
+    expect_error(kind, r, 'not-allowed', 'last set', 'cancel')
+    kind, r = await a.send_iq('get', query(DISCO_INFO), 'localhost')
     check(NS_LAST in features(r), 'disco#info lacks %s' % NS_LAST)
 
 
@@ -190,11 +146,11 @@ async def t_own(env):
     await env.register('bob')
     env.step('never seen: item-not-found')
     q = await env.login('bob@localhost/quiet', presence=False)
-    kind, r = await iq(q, 'get', 'bob@localhost', query(NS_LAST))
-    expect_error(kind, r, 'item-not-found', 'cancel', 'last of an account never seen')
+    kind, r = await q.send_iq('get', query(NS_LAST), 'bob@localhost')
+    expect_error(kind, r, 'item-not-found', 'last of an account never seen', 'cancel')
     env.step('bob goes online, then unavailable with a status, then disconnects')
     b = await env.login('bob@localhost/b')
-    s, _ = last_reply(*await iq(q, 'get', 'bob@localhost', query(NS_LAST)), 'online account')
+    s, _ = last_reply(*await q.send_iq('get', query(NS_LAST), 'bob@localhost'), 'online account')
     check(s == 0, 'an account with an available resource: seconds=%d, expected 0' % s)
     b.x.send_presence(ptype='unavailable', pstatus='gone fishing')
     await q.ping('localhost')
@@ -202,7 +158,7 @@ async def t_own(env):
     await asyncio.sleep(2.1)
     env.step('bob asks about himself from the quiet session (to the bare JID and without to)')
     for to in ('bob@localhost', None):
-        s, text = last_reply(*await iq(q, 'get', to, query(NS_LAST)), 'own last (to=%r)' % to)
+        s, text = last_reply(*await q.send_iq('get', query(NS_LAST), to), 'own last (to=%r)' % to)
         check(2 <= s <= 10, 'seconds=%d, expected about 2' % s)
         check(text == 'gone fishing', 'status %r, expected the last unavailable status' % text)
     env.step('a disconnect without unavailable records the time, with no status')
@@ -211,7 +167,8 @@ async def t_own(env):
     await asyncio.sleep(0.5)
 
     async def fresh():
-        s, text = last_reply(*await iq(q, 'get', 'bob@localhost', query(NS_LAST)), 'after abort')
+        s, text = last_reply(*await q.send_iq('get', query(NS_LAST), 'bob@localhost'),
+                             'after abort')
         return (s, text) if s <= 1 else None
     got = await eventually(fresh, 5)
     check(got is not None and got[1] == '', 'after an abrupt disconnect: %r' % (got,))
@@ -225,12 +182,12 @@ async def t_forbidden(env):
     b = await env.login('bob@localhost/b')
     await b.close()
     env.step('alice has no subscription to bob: forbidden (XEP-0012 §4)')
-    kind, r = await iq(a, 'get', 'bob@localhost', query(NS_LAST))
-    expect_error(kind, r, 'forbidden', 'auth', 'last of a non-contact')
+    kind, r = await a.send_iq('get', query(NS_LAST), 'bob@localhost')
+    expect_error(kind, r, 'forbidden', 'last of a non-contact', 'auth')
     check(str(r['from']) == 'bob@localhost', 'error from %r' % str(r['from']))
     env.step('an account that does not exist: service-unavailable')
-    kind, r = await iq(a, 'get', 'nobody@localhost', query(NS_LAST))
-    expect_error(kind, r, 'service-unavailable', 'cancel', 'last of a nonexistent account')
+    kind, r = await a.send_iq('get', query(NS_LAST), 'nobody@localhost')
+    expect_error(kind, r, 'service-unavailable', 'last of a nonexistent account', 'cancel')
 
 
 @e2e_test('last_subscribed_contact', timeout=60)
@@ -257,15 +214,15 @@ async def t_subscribed(env):
     await b.close()
 
     async def probe():
-        kind, r = await iq(a, 'get', 'bob@localhost', query(NS_LAST))
+        kind, r = await a.send_iq('get', query(NS_LAST), 'bob@localhost')
         return (kind, r) if kind == 'result' else None
     got = await eventually(probe, 5)
     check(got is not None, 'a subscribed contact is still refused: %s'
-          % ((await iq(a, 'get', 'bob@localhost', query(NS_LAST)))[1]))
+          % ((await a.send_iq('get', query(NS_LAST), 'bob@localhost'))[1]))
     s, text = last_reply(got[0], got[1], 'last of a contact')
     check(s <= 10 and text == 'bye', 'seconds=%d status=%r' % (s, text))
     env.step('a third user without subscription is still refused')
     await env.register('carol')
     c = await env.login('carol@localhost/c')
-    kind, r = await iq(c, 'get', 'bob@localhost', query(NS_LAST))
-    expect_error(kind, r, 'forbidden', 'auth', 'last for a non-contact')
+    kind, r = await c.send_iq('get', query(NS_LAST), 'bob@localhost')
+    expect_error(kind, r, 'forbidden', 'last for a non-contact', 'auth')

@@ -6,13 +6,11 @@ restart."""
 
 import asyncio
 import base64
-import contextlib
 import os
 import xml.etree.ElementTree as ET
 
-from slixmpp.exceptions import IqError, IqTimeout
-
-from harness import Env, Server, TestFailure, check, e2e_test, raw_login
+from harness import (check, e2e_test, modules_with, own_server, raw_login, restart_server,
+                     stanza_error)
 
 NS_VCARD = 'vcard-temp'
 NS_SEARCH = 'jabber:iq:search'
@@ -103,46 +101,30 @@ def same_tree(a, b, path=''):
     return None
 
 
-def err_cond(iq):
-    el = iq.xml.find('{jabber:client}error')
-    if el is None:
-        return None, None, None
-    conds = [c.tag.split('}')[1] for c in el if c.tag.startswith('{%s}' % NS_STANZAS)
-             and not c.tag.endswith('}text')]
-    text = el.find('{%s}text' % NS_STANZAS)
-    return (conds[0] if conds else ''), el.get('type'), (text.text if text is not None else None)
-
-
-async def send_iq(c, itype, to, payload, timeout=5):
-    """('result', iq) or ('error', iq) for an IQ carrying the ET element payload."""
-    iq = c.x.make_iq_get(ito=to) if itype == 'get' else c.x.make_iq_set(ito=to)
-    if payload is not None:
-        iq.xml.append(payload)
-    try:
-        return 'result', await iq.send(timeout=timeout)
-    except IqError as e:
-        return 'error', e.iq
-    except IqTimeout:
-        raise TestFailure('no answer within %ds to iq %s %s to %s' % (timeout, itype,
-                          payload.tag if payload is not None else '', to))
-
-
 async def set_vcard(c, vc, to=None):
-    return await send_iq(c, 'set', to, vc)
+    return await c.send_iq('set', vc, to)
 
 
 async def get_vcard(c, to=None):
     """The <vCard/> of a result; TestFailure on an error."""
-    kind, r = await send_iq(c, 'get', to, ET.Element(V('vCard')))
-    check(kind == 'result', 'vCard get (to %s) answered %s: %s' % (to, err_cond(r), r))
+    kind, r = await c.send_iq('get', ET.Element(V('vCard')), to)
+    check(kind == 'result', 'vCard get (to %s) answered %s: %s' % (to, stanza_error(r), r))
     vc = r.xml.find(V('vCard'))
     check(vc is not None, 'vCard result (to %s) without <vCard xmlns=vcard-temp/>: %s' % (to, r))
     return vc, r
 
 
+async def check_vcard(c, vc, what, to=None):
+    """c gets vc back as its own vCard or, with to, as that account's; the result IQ."""
+    got, r = await get_vcard(c, to)
+    d = same_tree(vc, got)
+    check(d is None, '%s: %s' % (what, d))
+    return r
+
+
 async def ok_set(c, vc, what):
     kind, r = await set_vcard(c, vc)
-    check(kind == 'result', '%s: vCard set answered %s' % (what, err_cond(r)))
+    check(kind == 'result', '%s: vCard set answered %s' % (what, stanza_error(r)))
 
 
 def form_query(fields):
@@ -178,8 +160,8 @@ def form_items(x):
 
 async def search(c, fields, to=VJUD):
     """A form search: (items, result <x/>)."""
-    kind, r = await send_iq(c, 'set', to, form_query(fields))
-    check(kind == 'result', 'search %r answered %s' % (fields, err_cond(r)))
+    kind, r = await c.send_iq('set', form_query(fields), to)
+    check(kind == 'result', 'search %r answered %s' % (fields, stanza_error(r)))
     x = r.xml.find('%s/%s' % (S('query'), X('x')))
     check(x is not None and x.get('type') == 'result',
           'search %r: no result form in %s' % (fields, r))
@@ -192,8 +174,8 @@ async def search_jids(c, fields):
 
 
 async def legacy_search(c, fields):
-    kind, r = await send_iq(c, 'set', VJUD, legacy_query(fields))
-    check(kind == 'result', 'legacy search %r answered %s' % (fields, err_cond(r)))
+    kind, r = await c.send_iq('set', legacy_query(fields), VJUD)
+    check(kind == 'result', 'legacy search %r answered %s' % (fields, stanza_error(r)))
     q = r.xml.find(S('query'))
     check(q is not None, 'legacy search result without <query/>: %s' % r)
     check(q.find(X('x')) is None, 'a legacy search was answered with a form: %s' % r)
@@ -207,9 +189,7 @@ async def raw_set_vcard(env, user, vc):
     iq.append(vc)
     text = ET.tostring(iq, encoding='unicode')
     await rs.send(text)
-    ok = await rs.wait(lambda s: any(e.get('id') == 'v1' for e in s.elements))
-    check(ok, '%s: no answer to the vCard set: %r' % (user, rs.text()[-300:]))
-    res = [e for e in rs.elements if e.get('id') == 'v1'][0]
+    res = await rs.wait_id('v1', '%s: the vCard set' % user)
     check(res.get('type') == 'result', '%s: vCard set answered %s' % (user, ET.tostring(res)))
     await rs.close()
 
@@ -221,25 +201,6 @@ async def populate(env, people, batch=10):
     items = list(people.items())
     for i in range(0, len(items), batch):
         await asyncio.gather(*(raw_set_vcard(env, u, vcard(**f)) for u, f in items[i:i + batch]))
-
-
-@contextlib.asynccontextmanager
-async def server_with(name, vcard_opts):
-    """A server of its own whose vcard module has these options."""
-    mods = Server.ALL_MODULES
-    check('vcard: {}' in mods, 'Server.ALL_MODULES has no "vcard: {}": %s' % mods)
-    srv = Server(name, modules=mods.replace('vcard: {}', 'vcard: {%s}' % vcard_opts))
-    srv.start()
-    env = Env(srv)
-    try:
-        yield env
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
 
 
 def rich_vcard():
@@ -269,32 +230,26 @@ async def t_roundtrip(env):
     vc = rich_vcard()
     env.step('set own vCard')
     kind, r = await set_vcard(a, vc)
-    check(kind == 'result', 'vCard set answered %s' % (err_cond(r),))
+    check(kind == 'result', 'vCard set answered %s' % (stanza_error(r),))
     check(len(r.xml) == 0, 'vCard set result should be empty: %s' % r)
     env.step('get own vCard without to')
-    got, r = await get_vcard(a)
-    d = same_tree(vc, got)
-    check(d is None, 'own vCard does not round-trip: %s' % d)
+    await check_vcard(a, vc, 'own vCard does not round-trip')
     env.step('get own vCard with to = own bare JID')
-    got, r = await get_vcard(a, 'alice@localhost')
-    d = same_tree(vc, got)
-    check(d is None, 'own vCard (to bare JID) does not round-trip: %s' % d)
+    r = await check_vcard(a, vc, 'own vCard (to bare JID) does not round-trip',
+                          to='alice@localhost')
     check(str(r['from']) == 'alice@localhost', 'result from %r' % str(r['from']))
     env.step('another resource of alice sees the same')
     a2 = await env.login('alice@localhost/other')
-    got, _ = await get_vcard(a2)
-    check(same_tree(vc, got) is None, 'second resource: %s' % same_tree(vc, got))
+    await check_vcard(a2, vc, 'second resource')
     env.step('a second set replaces the whole vCard')
     vc2 = vcard(fn='Alice L.', nick='al')
     await ok_set(a, vc2, 'replace')
-    got, _ = await get_vcard(a)
-    check(same_tree(vc2, got) is None, 'after replace: %s' % same_tree(vc2, got))
+    await check_vcard(a, vc2, 'after replace')
     env.step('a set addressed to the own bare JID')
     vc3 = vcard(fn='Alice Three')
     kind, r = await set_vcard(a, vc3, to='alice@localhost')
-    check(kind == 'result', 'set to own bare JID answered %s' % (err_cond(r),))
-    got, _ = await get_vcard(a)
-    check(same_tree(vc3, got) is None, 'after a set to the bare JID: %s' % same_tree(vc3, got))
+    check(kind == 'result', 'set to own bare JID answered %s' % (stanza_error(r),))
+    await check_vcard(a, vc3, 'after a set to the bare JID')
 
 
 @e2e_test('vcard_read_other_user')
@@ -306,8 +261,7 @@ async def t_read_other(env):
     vc = rich_vcard()
     await ok_set(a, vc, 'alice')
     env.step('bob reads alice@localhost')
-    got, r = await get_vcard(b, 'alice@localhost')
-    check(same_tree(vc, got) is None, 'alice as bob sees it: %s' % same_tree(vc, got))
+    r = await check_vcard(b, vc, 'alice as bob sees it', to='alice@localhost')
     check(str(r['from']) == 'alice@localhost', 'result from %r, expected alice@localhost'
           % str(r['from']))
     check(str(r['to']) == b.jid, 'result to %r' % str(r['to']))
@@ -315,9 +269,7 @@ async def t_read_other(env):
     # slixmpp matches a reply's 'from' to the request's 'to' without preparing it.
     rs = await raw_login(env, 'bob', 'pw-bob', 'raw')
     await rs.send("<iq type='get' id='up1' to='ALICE@LocalHost'><vCard xmlns='vcard-temp'/></iq>")
-    check(await rs.wait(lambda s: any(e.get('id') == 'up1' for e in s.elements)),
-          'no answer to a vCard get to ALICE@LocalHost: %r' % rs.text()[-300:])
-    res = [e for e in rs.elements if e.get('id') == 'up1'][0]
+    res = await rs.wait_id('up1', 'a vCard get to ALICE@LocalHost')
     got = res.find(V('vCard'))
     check(res.get('type') == 'result' and got is not None, 'ALICE@LocalHost: %s'
           % ET.tostring(res)[:300])
@@ -335,11 +287,10 @@ async def t_set_other(env):
     for to in ('alice@localhost', 'localhost', 'nobody@localhost'):
         env.step('bob sets a vCard to %s' % to)
         kind, r = await set_vcard(b, vcard(fn='Mallory'), to=to)
-        cond, etype, _ = err_cond(r)
+        cond, etype, _ = stanza_error(r)
         check(kind == 'error' and cond == 'forbidden' and etype == 'auth',
               'set to %s by bob: %s %s/%s, expected forbidden (auth)' % (to, kind, cond, etype))
-    got, _ = await get_vcard(b, 'alice@localhost')
-    check(same_tree(vc, got) is None, 'alice\'s vCard changed: %s' % same_tree(vc, got))
+    await check_vcard(b, vc, 'alice\'s vCard changed', to='alice@localhost')
     got, _ = await get_vcard(b)
     check(len(got) == 0, 'bob has a vCard now: %s' % ET.tostring(got))
 
@@ -355,20 +306,18 @@ async def t_too_large(env):
     p = ET.SubElement(ok, V('PHOTO'))
     ET.SubElement(p, V('BINVAL')).text = base64.b64encode(os.urandom(30000)).decode()
     await ok_set(a, ok, '40 KB photo')
-    got, _ = await get_vcard(a)
-    check(same_tree(ok, got) is None, '40 KB photo: %s' % same_tree(ok, got))
+    await check_vcard(a, ok, '40 KB photo')
     env.step('a 90 KB photo does not')
     big = vcard(fn='Alice', nick='bigalice')
     p = ET.SubElement(big, V('PHOTO'))
     ET.SubElement(p, V('BINVAL')).text = base64.b64encode(os.urandom(68000)).decode()
     kind, r = await set_vcard(a, big)
-    cond, etype, text = err_cond(r)
+    cond, etype, text = stanza_error(r)
     check(kind == 'error' and cond == 'not-acceptable' and etype == 'modify',
           'too large vCard: %s %s/%s, expected not-acceptable (modify)' % (kind, cond, etype))
     check(text and '65536' in text, 'error text %r does not give the limit' % text)
     env.step('the previous vCard is kept')
-    got, _ = await get_vcard(a)
-    check(same_tree(ok, got) is None, 'after the refused set: %s' % same_tree(ok, got))
+    await check_vcard(a, ok, 'after the refused set')
     items = await search_jids(a, {'nick': 'bigalice'})
     check(items == [], 'the refused vCard is searchable: %s' % items)
 
@@ -387,8 +336,8 @@ async def t_empty(env):
     check(len(got) == 0, 'carol has no vCard, got %s' % ET.tostring(got))
     check(str(r['from']) == 'carol@localhost', 'from %r' % str(r['from']))
     env.step('no such account: service-unavailable')
-    kind, r = await send_iq(a, 'get', 'nobody@localhost', ET.Element(V('vCard')))
-    cond, etype, _ = err_cond(r)
+    kind, r = await a.send_iq('get', ET.Element(V('vCard')), 'nobody@localhost')
+    cond, etype, _ = stanza_error(r)
     check(kind == 'error' and cond == 'service-unavailable' and etype == 'cancel',
           'vCard of a missing account: %s %s/%s' % (kind, cond, etype))
     env.step('the server\'s own vCard')
@@ -402,9 +351,9 @@ async def t_empty(env):
     check(len(got) == 0, 'after an empty set: %s' % ET.tostring(got))
     check(await search_jids(a, {'user': 'alice'}) == [], 'a cleared vCard is still searchable')
     env.step('a payload that is not <vCard/>')
-    kind, r = await send_iq(a, 'set', None, ET.Element(V('vcard')))
-    check(kind == 'error' and err_cond(r)[0] == 'bad-request', 'wrong element: %s %s'
-          % (kind, err_cond(r)))
+    kind, r = await a.send_iq('set', ET.Element(V('vcard')))
+    check(kind == 'error' and stanza_error(r)[0] == 'bad-request', 'wrong element: %s %s'
+          % (kind, stanza_error(r)))
 
 
 # ------------------------------------------------------------------ directory: discovery
@@ -430,7 +379,7 @@ async def t_disco(env):
     check(items[VJUD] == 'vCard User Search', 'vjud item name %r' % items[VJUD])
     env.step('disco#info of vjud.localhost')
     kind, r = await a.iq_get(VJUD, DISCO_INFO)
-    check(kind == 'result', 'disco#info of %s: %s' % (VJUD, err_cond(r)))
+    check(kind == 'result', 'disco#info of %s: %s' % (VJUD, stanza_error(r)))
     ids = [(i.get('category'), i.get('type'), i.get('name'))
            for i in r.xml.iter('{%s}identity' % DISCO_INFO)]
     check(ids == [('directory', 'user', 'vCard User Search')], 'identities %r' % ids)
@@ -448,8 +397,8 @@ async def t_disco(env):
     check(fn is not None and fn.text == 'vCard User Search', 'vjud vCard %s' % ET.tostring(got))
     env.step('an IQ to a JID at vjud.localhost')
     kind, r = await a.iq_get('someone@' + VJUD, NS_SEARCH)
-    check(kind == 'error' and err_cond(r)[0] == 'service-unavailable',
-          'search to someone@vjud: %s %s' % (kind, err_cond(r)))
+    check(kind == 'error' and stanza_error(r)[0] == 'service-unavailable',
+          'search to someone@vjud: %s %s' % (kind, stanza_error(r)))
 
 
 @e2e_test('vcard_search_form_fields')
@@ -457,7 +406,7 @@ async def t_form(env):
     await env.register('alice')
     a = await env.login('alice@localhost/a')
     kind, r = await a.iq_get(VJUD, NS_SEARCH)
-    check(kind == 'result', 'search get: %s' % (err_cond(r),))
+    check(kind == 'result', 'search get: %s' % (stanza_error(r),))
     check(str(r['from']) == VJUD, 'from %r' % str(r['from']))
     q = r.xml.find(S('query'))
     check(q is not None, 'no <query/>: %s' % r)
@@ -592,37 +541,37 @@ async def t_search_bad(env):
     env.step('a form that is not submitted')
     q = form_query({'nick': 'x'})
     q.find(X('x')).set('type', 'form')
-    kind, r = await send_iq(a, 'set', VJUD, q)
-    check(kind == 'error' and err_cond(r)[0] == 'bad-request', 'type=form submitted: %s %s'
-          % (kind, err_cond(r)))
+    kind, r = await a.send_iq('set', q, VJUD)
+    check(kind == 'error' and stanza_error(r)[0] == 'bad-request', 'type=form submitted: %s %s'
+          % (kind, stanza_error(r)))
     env.step('a value longer than 256 bytes')
-    kind, r = await send_iq(a, 'set', VJUD, form_query({'nick': 'x' * 300}))
-    check(kind == 'error' and err_cond(r)[0] == 'not-acceptable', 'long value: %s %s'
-          % (kind, err_cond(r)))
+    kind, r = await a.send_iq('set', form_query({'nick': 'x' * 300}), VJUD)
+    check(kind == 'error' and stanza_error(r)[0] == 'not-acceptable', 'long value: %s %s'
+          % (kind, stanza_error(r)))
     env.step('too many conditions')
     q = form_query({})
     x = q.find(X('x'))
     for i in range(20):
         f = ET.SubElement(x, X('field'), var='nick')
         ET.SubElement(f, X('value')).text = 'n%d' % i
-    kind, r = await send_iq(a, 'set', VJUD, q)
-    check(kind == 'error' and err_cond(r)[0] == 'not-acceptable', '20 conditions: %s %s'
-          % (kind, err_cond(r)))
+    kind, r = await a.send_iq('set', q, VJUD)
+    check(kind == 'error' and stanza_error(r)[0] == 'not-acceptable', '20 conditions: %s %s'
+          % (kind, stanza_error(r)))
     env.step('unknown form fields are ignored')
     items, _ = await search(a, {'gender': 'male'})
     check(items == [], 'unknown field: %r' % items)
     env.step('a payload that is not <query/>')
-    kind, r = await send_iq(a, 'set', VJUD, ET.Element(S('search')))
-    check(kind == 'error' and err_cond(r)[0] in ('bad-request', 'service-unavailable'),
-          'wrong element: %s %s' % (kind, err_cond(r)))
+    kind, r = await a.send_iq('set', ET.Element(S('search')), VJUD)
+    check(kind == 'error' and stanza_error(r)[0] in ('bad-request', 'service-unavailable'),
+          'wrong element: %s %s' % (kind, stanza_error(r)))
     env.step('the server still answers')
     await a.ping()
 
 
 @e2e_test('vcard_search_limit_and_return_all', timeout=120)
 async def t_limit(_env):
-    async with server_with('vcard_search_limit_and_return_all',
-                           'matches: 5, allow_return_all: true') as env:
+    mods = modules_with('vcard', 'matches: 5, allow_return_all: true')
+    async with own_server('vcard_search_limit_and_return_all', modules=mods) as env:
         people = {'town%02d' % i: dict(fn='Towns Person', nick='t%02d' % i,
                                        locality='Springfield') for i in range(12)}
         await populate(env, people)
@@ -679,9 +628,9 @@ async def t_unregister(env):
     check(rc == 0, 'unregister: %s %s' % (out, err))
     check(await search_jids(b, {'nick': 'wonder'}) == [], 'a removed account is found')
     check(await search_jids(b, {'user': 'alice'}) == [], 'a removed account is found by user')
-    kind, r = await send_iq(b, 'get', 'alice@localhost', ET.Element(V('vCard')))
-    check(kind == 'error' and err_cond(r)[0] == 'service-unavailable',
-          'vCard of a removed account: %s %s' % (kind, err_cond(r)))
+    kind, r = await b.send_iq('get', ET.Element(V('vCard')), 'alice@localhost')
+    check(kind == 'error' and stanza_error(r)[0] == 'service-unavailable',
+          'vCard of a removed account: %s %s' % (kind, stanza_error(r)))
     env.step('a new account with the same name starts without a vCard')
     await env.register('alice')
     got, _ = await get_vcard(b, 'alice@localhost')
@@ -697,18 +646,10 @@ async def t_restart(env):
     await ok_set(a, vc, 'alice')
     await a.close()
     env.step('stop and start the server')
-    await asyncio.to_thread(srv.stop)
-    check(not srv.problems, 'stop: %s' % '; '.join(srv.problems))
-    mark = len(srv.log())
-    await asyncio.to_thread(srv.start)
-    check(await srv.wait_log(r'router ready', 10, start=mark), 'router not ready after restart')
-    for w in range(srv.workers):
-        check(await srv.wait_log(r'worker %d ready' % w, 10, start=mark),
-              'worker %d not ready after restart' % w)
+    await restart_server(srv)
     env.step('the vCard and the index are back')
     a2 = await env.login('alice@localhost/a2')
-    got, _ = await get_vcard(a2)
-    check(same_tree(vc, got) is None, 'after a restart: %s' % same_tree(vc, got))
+    await check_vcard(a2, vc, 'after a restart')
     check(await search_jids(a2, {'nick': 'ALICE'}) == ['alice@localhost'], 'search after restart')
     check(await search_jids(a2, {'orgunit': 'tea*'}) == ['alice@localhost'],
           'prefix search after restart')
@@ -729,8 +670,7 @@ async def t_values(env):
     ET.SubElement(adr, V('WORK'))
     ET.SubElement(adr, V('LOCALITY')).text = 'Zürich'
     await ok_set(a, vc, 'several values')
-    got, _ = await get_vcard(a)
-    check(same_tree(vc, got) is None, 'round trip: %s' % same_tree(vc, got))
+    await check_vcard(a, vc, 'round trip')
     me = ['alice@localhost']
 
     async def expect(fields, want):
@@ -760,10 +700,7 @@ async def t_values(env):
 
 @e2e_test('vcard_search_per_host', timeout=90)
 async def t_hosts(_env):
-    srv = Server('vcard_search_per_host', hosts=('localhost', 'example.org'))
-    srv.start()
-    env = Env(srv)
-    try:
+    async with own_server('vcard_search_per_host', hosts=('localhost', 'example.org')) as env:
         await env.register('alice')
         await env.register('alice', host='example.org')
         await env.register('bob', host='example.org')
@@ -787,25 +724,15 @@ async def t_hosts(_env):
               'localhost: %s' % ET.tostring(got))
         got, _ = await get_vcard(a, 'bob@example.org')
         check(len(got) == 0, 'bob@example.org has no vCard: %s' % ET.tostring(got))
-        kind, r = await send_iq(a, 'set', 'alice@example.org', vcard(fn='x'))
-        check(kind == 'error' and err_cond(r)[0] == 'forbidden', 'set on the namesake: %s %s'
-              % (kind, err_cond(r)))
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
+        kind, r = await a.send_iq('set', vcard(fn='x'), 'alice@example.org')
+        check(kind == 'error' and stanza_error(r)[0] == 'forbidden', 'set on the namesake: %s %s'
+              % (kind, stanza_error(r)))
 
 
 @e2e_test('vcard_anonymous_session', timeout=60)
 async def t_anonymous(_env):
-    srv = Server('vcard_anonymous_session',
-                 extra_config='host_config: {localhost: {anonymous: true}}\n')
-    srv.start()
-    env = Env(srv)
-    try:
+    async with own_server('vcard_anonymous_session',
+                          extra_config='host_config: {localhost: {anonymous: true}}\n') as env:
         await env.register('alice')
         a = await env.login('alice@localhost/a')
         await ok_set(a, vcard(fn='Alice', nick='alice'), 'alice')
@@ -818,13 +745,11 @@ async def t_anonymous(_env):
         await rs.open_stream()
         await rs.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
                       "</iq>")
-        check(await rs.wait(lambda s: any(e.get('id') == 'b1' for e in s.elements)), 'no bind')
+        await rs.wait_id('b1', 'bind')
 
         async def ask(xml, iq_id):
             await rs.send(xml)
-            check(await rs.wait(lambda s: any(e.get('id') == iq_id for e in s.elements)),
-                  'no answer to %s: %r' % (iq_id, rs.text()[-300:]))
-            return [e for e in rs.elements if e.get('id') == iq_id][0]
+            return await rs.wait_id(iq_id, 'an anonymous IQ')
         env.step('an anonymous session reads its own (empty) vCard and alice\'s')
         r = await ask("<iq type='get' id='g1'><vCard xmlns='vcard-temp'/></iq>", 'g1')
         vc = r.find(V('vCard'))
@@ -843,13 +768,6 @@ async def t_anonymous(_env):
               'vCard set by an anonymous session: %s' % ET.tostring(r))
         found = await search_jids(a, {'fn': 'anon'})
         check(found == [], 'an anonymous session is in the directory: %r' % found)
-    finally:
-        await env.close_all()
-        srv.stop()
-        bad = [line for line in srv.log().splitlines()
-               if 'runtime error' in line or 'AddressSanitizer' in line]
-        srv.cleanup(keep=bool(bad))
-        check(not bad, 'sanitizer report: %s' % (bad[:1],))
 
 
 @e2e_test('vcard_hostile_vcards', timeout=60)
@@ -862,8 +780,7 @@ async def t_hostile(env):
         e = ET.SubElement(vc, V('EMAIL'))
         ET.SubElement(e, V('USERID')).text = 'm%04d@example.org' % i
     await ok_set(a, vc, '300 emails')
-    got, _ = await get_vcard(a)
-    check(same_tree(vc, got) is None, '300 emails: %s' % same_tree(vc, got))
+    await check_vcard(a, vc, '300 emails')
     check(await search_jids(a, {'email': 'm0007@example.org'}) == ['alice@localhost'],
           'the 8th email is not searchable')
     check(await search_jids(a, {'email': 'm0299@example.org'}) == [],
@@ -880,9 +797,7 @@ async def t_hostile(env):
 
     async def ask(xml, iq_id):
         await rs.send(xml)
-        check(await rs.wait(lambda st: any(e.get('id') == iq_id for e in st.elements)),
-              'no answer to %s: %r' % (iq_id, rs.text()[-300:]))
-        return [e for e in rs.elements if e.get('id') == iq_id][0]
+        return await rs.wait_id(iq_id, 'a hostile vCard IQ')
     r = await ask("<iq type='set' id='d1'>%s</iq>" % text, 'd1')
     check(r.get('type') == 'result', 'deep vCard set: %s' % ET.tostring(r)[:300])
     r = await ask("<iq type='get' id='d2'><vCard xmlns='vcard-temp'/></iq>", 'd2')
