@@ -1614,6 +1614,21 @@ unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log)
 	return k;
 }
 
+struct cfg *cfg_reread(const struct cfg *running)
+{
+	struct cfg *n = calloc(1, sizeof(*n));
+	if (n == NULL || cfg_load(running->path, n, NULL, NULL) != XS_OK) {
+		free(n);
+		log_error("reload: the configuration did not load again; nothing changed here");
+		return NULL;
+	}
+	cfg_keep_running(n, (struct cfg *)running, false);
+	if (n->log_target != running->log_target || !str_same(n->log_file, running->log_file))
+		log_open(n->log_target, n->log_file);
+	log_set_level(n->loglevel);
+	return n;
+}
+
 static struct cfg **retired;
 static size_t nretired;
 

@@ -152,6 +152,10 @@ void cfg_free(struct cfg *cfg);
  * pidfile, ring_size, max_stanza_size) — swapped, so each stays freeable —
  * and returns how many differed (logged as not applied when `log`). */
 unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log);
+/* A child's side of a reload: the running config's file again, with what
+ * needs a restart kept (cfg_keep_running) and the log target and level
+ * applied.  NULL (logged) when it does not load: nothing changed. */
+struct cfg *cfg_reread(const struct cfg *running);
 /* A configuration replaced by a reload may still be pointed into (a
  * connection's listener, a module's options): it is kept, not freed, until
  * cfg_retired_free() at exit.  Takes ownership of the malloc'd cfg. */

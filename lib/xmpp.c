@@ -48,9 +48,9 @@ int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const ch
 }
 
 int xmpp_error_reply_bare(struct stz_builder *b, const struct stz *orig, const char *server,
-                          const char *condition)
+                          const char *condition, const char *text)
 {
-	return build_error(b, orig, server, condition, NULL, NULL, NULL, NULL, false);
+	return build_error(b, orig, server, condition, NULL, NULL, NULL, text, false);
 }
 
 static int build_error(struct stz_builder *b, const struct stz *orig, const char *server,

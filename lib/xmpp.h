@@ -26,10 +26,10 @@ int xmpp_error_reply(struct stz_builder *b, const struct stz *orig, const char *
 int xmpp_error_reply_ext(struct stz_builder *b, const struct stz *orig, const char *server,
                          const char *condition, const char *type, const char *app,
                          const char *app_ns, const char *text);
-/* Like xmpp_error_reply without a copy of orig's children (a request that may
- * hold a password). */
+/* Like xmpp_error_reply, with an optional text and without a copy of orig's
+ * children (a request that may hold a password). */
 int xmpp_error_reply_bare(struct stz_builder *b, const struct stz *orig, const char *server,
-                          const char *condition);
+                          const char *condition, const char *text);
 /* The error type RFC 6120 §8.3.3 gives a defined condition ("cancel", ...). */
 const char *xmpp_error_type(const char *condition);
 /* Whether an error may be answered to this stanza at all: never to an error,

@@ -100,46 +100,8 @@ enum form_status { FORM_OK = 0, FORM_BAD, FORM_USER_LONG, FORM_PASS_LONG };
  * answers to connections that have not authenticated travel). */
 static int reply_error(struct iq_req *req, const char *cond, const char *text)
 {
-	const struct stz *s = req->stz;
-	uint64_t conn = s->h->conn;
-	if (conn == 0) {
-		int rc = mod_iq_error_ext(req, cond, NULL, NULL, NULL, text);
-		return rc == XS_OK ? XS_DONE : XS_PASS;
-	}
-	struct stz_builder *b = mod_builder(R.ctx);
-	int rc = stz_b_openz(b, "iq", STZ_NS_CLIENT);
-	if (rc == XS_OK && s->h->id.len)
-		rc = stz_b_attrz(b, "id", stz_id(s));
-	if (rc == XS_OK && s->h->from.len)
-		rc = stz_b_attrz(b, "to", stz_from(s));
-	if (rc == XS_OK)
-		rc = stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : req->host);
-	if (rc == XS_OK)
-		rc = stz_b_attrz(b, "type", "error");
-	if (rc == XS_OK)
-		rc = stz_b_openz(b, "error", STZ_NS_CLIENT);
-	if (rc == XS_OK)
-		rc = stz_b_attrz(b, "type", xmpp_error_type(cond));
-	if (rc == XS_OK)
-		rc = stz_b_openz(b, cond, STZ_NS_STANZAS);
-	if (rc == XS_OK)
-		rc = stz_b_close(b);
-	if (rc == XS_OK && text) {
-		rc = stz_b_openz(b, "text", STZ_NS_STANZAS);
-		if (rc == XS_OK)
-			rc = stz_b_attr(b, "lang", 4, STZ_NS_XML, strlen(STZ_NS_XML), "en", 2);
-		if (rc == XS_OK)
-			rc = stz_b_text(b, text, strlen(text));
-		if (rc == XS_OK)
-			rc = stz_b_close(b);
-	}
-	while (rc == XS_OK && stz_b_depth(b) > 0)
-		rc = stz_b_close(b);
-	if (rc != XS_OK || mod_deliver_built(&conn, 1, b) != XS_OK) {
-		log_warn("register: cannot answer %s to %s", cond, stz_from(s));
-		return XS_PASS;
-	}
-	return XS_DONE;
+	/* Never echo the request: it may hold a password (XEP-0077 §3.3). */
+	return mod_iq_error_private(req, cond, text) == XS_OK ? XS_DONE : XS_PASS;
 }
 
 static int reply_empty(struct iq_req *req)

@@ -12,16 +12,13 @@
  *   show_os: true|false   [false]
  * Storage: none. */
 #include "router/module.h"
+#include "lib/version.h"
 #include "lib/log.h"
 #include "lib/xmpp.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
-
-#ifndef XMPPD_VERSION
-#define XMPPD_VERSION "0.1.0"
-#endif
 
 #define NS_VERSION "jabber:iq:version"
 

@@ -132,7 +132,8 @@ static int write_done(struct ctl_client *c, MDB_txn *txn, bool ok)
 	return XS_OK;
 }
 
-static void cmd_register(struct ctl_client *c, char **argv)
+/* register (create) and passwd (replace): USER HOST PASSWORD -> SCRAM keys. */
+static void set_password(struct ctl_client *c, char **argv, bool create)
 {
 	char bare[JID_MAX + 1];
 	if (bare_of(c, argv[1], argv[2], bare, sizeof(bare)) != XS_OK)
@@ -152,19 +153,35 @@ static void cmd_register(struct ctl_client *c, char **argv)
 		return;
 	}
 	MDB_txn *txn;
-	if (write_txn(c, &txn) != XS_OK)
+	if (write_txn(c, &txn) != XS_OK) {
+		explicit_bzero(&cr, sizeof(cr));
 		return;
-	int rc = users_add(router_data_db(), txn, bare, &cr);
+	}
+	int rc = create ? users_add(router_data_db(), txn, bare, &cr)
+	                : users_replace(router_data_db(), txn, bare, &cr);
 	explicit_bzero(&cr, sizeof(cr));
 	if (rc != XS_OK) {
 		write_done(c, txn, false);
-		outf(c, rc == XS_PASS ? "error: user %s already exists\n" : "error: cannot add %s\n", bare);
+		if (rc == XS_PASS)
+			outf(c, create ? "error: user %s already exists\n" : "error: no user %s\n", bare);
+		else
+			outf(c, "error: cannot %s %s\n", create ? "add" : "change", bare);
 		return;
 	}
 	if (write_done(c, txn, true) != XS_OK)
 		return;
-	log_info("registered %s", bare);
+	log_info(create ? "registered %s" : "password of %s changed", bare);
 	outf(c, "ok\n");
+}
+
+static void cmd_register(struct ctl_client *c, char **argv)
+{
+	set_password(c, argv, true);
+}
+
+static void cmd_passwd(struct ctl_client *c, char **argv)
+{
+	set_password(c, argv, false);
 }
 
 /* What to do to each session of an account: end it with a reason, or
@@ -288,39 +305,6 @@ static void cmd_sessions(struct ctl_client *c, char **argv)
 	sess_foreach_all(print_session, &o);
 	if (c->json)
 		outf(c, "]\n");
-}
-
-static void cmd_passwd(struct ctl_client *c, char **argv)
-{
-	char bare[JID_MAX + 1];
-	if (bare_of(c, argv[1], argv[2], bare, sizeof(bare)) != XS_OK)
-		return;
-	size_t plen = strlen(argv[3]);
-	if (plen == 0) {
-		outf(c, "error: empty password\n");
-		return;
-	}
-	struct scram_creds cr;
-	if (scram_creds_make(argv[3], plen, router_cfg()->scram_iterations, &cr) != XS_OK) {
-		outf(c, "error: cannot derive keys\n");
-		return;
-	}
-	MDB_txn *txn;
-	if (write_txn(c, &txn) != XS_OK) {
-		explicit_bzero(&cr, sizeof(cr));
-		return;
-	}
-	int rc = users_replace(router_data_db(), txn, bare, &cr);
-	explicit_bzero(&cr, sizeof(cr));
-	if (rc != XS_OK) {
-		write_done(c, txn, false);
-		outf(c, rc == XS_PASS ? "error: no user %s\n" : "error: cannot change %s\n", bare);
-		return;
-	}
-	if (write_done(c, txn, true) != XS_OK)
-		return;
-	log_info("password of %s changed", bare);
-	outf(c, "ok\n");
 }
 
 /* kick JID: a full JID ends that session, a bare JID every session of the

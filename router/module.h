@@ -120,6 +120,9 @@ int mod_feature_add(struct mod_ctx *ctx, const char *host, const char *var);
 /* The features of a host, in registration order; returns how many. */
 size_t mod_features(const char *host, const char **out, size_t max);
 
+/* mod_iq_error with a text, without a copy of the request in the error (a
+ * request that may hold a password). */
+int mod_iq_error_private(struct iq_req *req, const char *condition, const char *text);
 /* Replies: a builder holding <iq type='result' to from id> already open;
  * add the payload (or nothing) and call mod_iq_result_send.  Both also work
  * for pre-authentication requests (the reply goes to the connection). */

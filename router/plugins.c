@@ -253,7 +253,7 @@ struct stz_builder *mod_iq_result_begin(struct iq_req *req)
 	/* No 'to': answered on behalf of the account, from its bare JID
 	 * (RFC 6120 §10.3.3); before authentication, from the host. */
 	char bare[JID_MAX + 1];
-	stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : route_own_account(s, bare, sizeof(bare))
+	stz_b_attrz(b, "from", stz_has_to(s) ? stz_to(s) : xmpp_from_account(s, bare, sizeof(bare)) >= 0
 	                                                   ? bare : req->host);
 	return b;
 }
@@ -282,6 +282,11 @@ int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type
 {
 	return route_error_ext(req->stz, condition, type, app, app_ns, text) == XS_ERROR
 	       ? XS_ERROR : XS_OK;
+}
+
+int mod_iq_error_private(struct iq_req *req, const char *condition, const char *text)
+{
+	return route_error_private(req->stz, condition, text) == XS_ERROR ? XS_ERROR : XS_OK;
 }
 
 int mod_bounce(const struct stz *s, const char *condition)

@@ -366,13 +366,11 @@ int route_send(struct stz_builder *b, uint64_t preauth_conn)
 	return send_built(b, preauth_conn);
 }
 
-bool route_own_account(const struct stz *s, char *out, size_t cap)
-{
-	return xmpp_from_account(s, out, cap) >= 0;
-}
-
-int route_error_ext(const struct stz *s, const char *condition, const char *type,
-                    const char *app, const char *app_ns, const char *text)
+/* The error RFC 6120 §8.3 prescribes for s, from s's 'to' (or, for a stanza
+ * without one, the sender's account or the host), echoing s's children
+ * unless they may hold secrets. */
+static int error_reply(const struct stz *s, const char *condition, const char *type,
+                       const char *app, const char *app_ns, const char *text, bool echo)
 {
 	if (!xmpp_may_answer_error(s))
 		return XS_PASS;
@@ -381,14 +379,27 @@ int route_error_ext(const struct stz *s, const char *condition, const char *type
 		stz_b_init(&b, router_cfg()->max_encoded);
 	char bare[JID_MAX + 1];
 	const char *server = Q.preauth_host ? Q.preauth_host
-	                     : route_own_account(s, bare, sizeof(bare)) ? bare
+	                     : xmpp_from_account(s, bare, sizeof(bare)) >= 0 ? bare
 	                     : router_cfg()->hosts[0];
-	if (xmpp_error_reply_ext(&b, s, server, condition, type, app, app_ns, text) != XS_OK) {
+	int rc = echo ? xmpp_error_reply_ext(&b, s, server, condition, type, app, app_ns, text)
+	              : xmpp_error_reply_bare(&b, s, server, condition, text);
+	if (rc != XS_OK) {
 		log_warn("cannot build %s error for a stanza from %s", condition, stz_from(s));
 		return XS_ERROR;
 	}
 	/* No 'from': a connection that has not authenticated yet. */
 	return send_built(&b, s->h->from.len == 0 ? s->h->conn : 0);
+}
+
+int route_error_ext(const struct stz *s, const char *condition, const char *type,
+                    const char *app, const char *app_ns, const char *text)
+{
+	return error_reply(s, condition, type, app, app_ns, text, true);
+}
+
+int route_error_private(const struct stz *s, const char *condition, const char *text)
+{
+	return error_reply(s, condition, NULL, NULL, NULL, text, false);
 }
 
 void route_error(const struct stz *s, const char *condition)

@@ -391,15 +391,9 @@ static void apply_trace_config(const struct cfg *cfg)
  * new options, answer.  A file that no longer loads changes nothing here. */
 static void router_reload(void)
 {
-	struct cfg *n = calloc(1, sizeof(*n));
-	int rc = n ? cfg_load(R.cfg->path, n, NULL, NULL) : XS_ERROR;
-	if (rc == XS_OK) {
-		/* What needs a restart keeps its running value (as in the master). */
-		cfg_keep_running(n, (struct cfg *)R.cfg, false);
-		if (n->log_target != R.cfg->log_target ||
-		    (n->log_file && (!R.cfg->log_file || strcmp(n->log_file, R.cfg->log_file) != 0)))
-			log_open(n->log_target, n->log_file);
-		log_set_level(n->loglevel);
+	struct cfg *n = cfg_reread(R.cfg);
+	int rc = n ? XS_OK : XS_ERROR;
+	if (n) {
 		struct cfg *old = (struct cfg *)R.cfg;
 		R.cfg = n;
 		plugins_reload(n);
@@ -407,9 +401,6 @@ static void router_reload(void)
 		if (old != R.a->cfg)
 			cfg_retire(old);
 		log_info("reload: applied");
-	} else {
-		free(n);
-		log_error("reload: the configuration did not load again; nothing changed here");
 	}
 	router_tell_master(MSG_SOCK_RELOAD_DONE, rc);
 }

@@ -99,9 +99,8 @@ void route_error(const struct stz *s, const char *condition);
  * text (NULL: none).  XS_OK, XS_PASS (no error allowed), XS_ERROR. */
 int route_error_ext(const struct stz *s, const char *condition, const char *type,
                     const char *app, const char *app_ns, const char *text);
-/* The bare JID of a local user's stanza's sender (an answer to a stanza
- * without 'to' comes from it).  false when the sender is not a user. */
-bool route_own_account(const struct stz *s, char *out, size_t cap);
+/* route_error_ext without a copy of s's children (they may hold a password). */
+int route_error_private(const struct stz *s, const char *condition, const char *text);
 /* Routes a built stanza, or hands it to preauth_conn when that is not 0. */
 int route_send(struct stz_builder *b, uint64_t preauth_conn);
 /* Work done outside route_stanza that may run hooks (a stanza's user_send

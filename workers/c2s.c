@@ -228,7 +228,7 @@ static void reply_error(struct conn *c, const struct stz *s, const char *conditi
 	if (!xmpp_may_answer_error(s))
 		return;
 	struct stz r;
-	int rc = c->state == C2S_AUTH ? xmpp_error_reply_bare(&W.reply, s, c->host, condition)
+	int rc = c->state == C2S_AUTH ? xmpp_error_reply_bare(&W.reply, s, c->host, condition, NULL)
 	                              : xmpp_error_reply(&W.reply, s, c->host, condition);
 	if (rc != XS_OK ||
 	    worker_encode(&W.reply, 0, &r) != XS_OK) {

@@ -552,24 +552,15 @@ static void peer_name(const struct msg_conn *m, char *out, size_t cap)
  * is kept (cfg_retire). */
 static void worker_reload(void)
 {
-	struct cfg *n = calloc(1, sizeof(*n));
-	int rc = n ? cfg_load(W.cfg->path, n, NULL, NULL) : XS_ERROR;
-	if (rc == XS_OK) {
-		/* What needs a restart keeps its running value (as in the master). */
-		cfg_keep_running(n, (struct cfg *)W.cfg, false);
-		if (n->log_target != W.cfg->log_target ||
-		    (n->log_file && (!W.cfg->log_file || strcmp(n->log_file, W.cfg->log_file) != 0)))
-			log_open(n->log_target, n->log_file);
-		log_set_level(n->loglevel);
+	struct cfg *n = cfg_reread(W.cfg);
+	int rc = n ? XS_OK : XS_ERROR;
+	if (n) {
 		tls_reload(n); /* on failure TLS keeps the old credentials (logged) */
 		struct cfg *old = (struct cfg *)W.cfg;
 		W.cfg = n;
 		if (old != S.a->cfg)
 			cfg_retire(old);
 		log_info("reload: applied");
-	} else {
-		free(n);
-		log_error("reload: the configuration did not load again; nothing changed here");
 	}
 	struct msg_ctl m = { .type = MSG_SOCK_RELOAD_DONE, .status = rc };
 	if (send(S.a->sock, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
