@@ -602,6 +602,49 @@ static void test_bad_ring_size(void **state)
 	              "1073741824");
 }
 
+/* Keys of operations and the IM core: log, pidfile, user/group, trace,
+ * registration (top level and per host), and the ring/stanza bound. */
+static void test_operation_keys(void **state)
+{
+	(void)state;
+	struct cfg c;
+	load_ok(MINIMAL "log: ./x.log\npidfile: /run/x.pid\nuser: root\ngroup: root\n"
+	                "trace: [Alice@LocalHost, bob@localhost]\nregistration: open\n"
+	                "host_config: {localhost: {registration: closed}}\n", &c);
+	assert_int_equal(c.log_target, LOG_TO_FILE);
+	assert_string_equal(c.log_file, "./x.log");
+	assert_string_equal(c.pidfile, "/run/x.pid");
+	assert_string_equal(c.user, "root");
+	assert_string_equal(c.group, "root");
+	assert_int_equal(c.ntrace, 2);
+	assert_string_equal(c.trace[0], "alice@localhost"); /* prepared */
+	assert_true(c.registration_open);
+	assert_false(cfg_registration_open(&c, "localhost"));
+	assert_true(cfg_registration_open(&c, "elsewhere"));
+	assert_int_equal(c.max_encoded, 4194304 / 4 - 256); /* the default ring bounds it */
+	cfg_free(&c);
+	load_ok(MINIMAL "log: syslog\n", &c);
+	assert_int_equal(c.log_target, LOG_TO_SYSLOG);
+	assert_false(cfg_registration_open(&c, "localhost"));
+	cfg_free(&c);
+	/* A small ring bounds encodings below 4 x max_stanza_size. */
+	load_ok(MINIMAL "ring_size: 131072\nmax_stanza_size: 8192\n", &c);
+	assert_int_equal(c.max_encoded, 131072 / 4 - 256);
+	cfg_free(&c);
+	EXPECT_ERRORS(MINIMAL "log: somewhere\n",
+	              "3:6: key 'log': expected stderr, syslog or a path (starting with / or .), "
+	              "found 'somewhere'");
+	EXPECT_ERRORS(MINIMAL "user: no-such-user-xmppd\n",
+	              "3:7: key 'user': no such user 'no-such-user-xmppd'");
+	EXPECT_ERRORS(MINIMAL "trace: [localhost]\n",
+	              "3:9: key 'trace[0]': 'localhost' is not a bare JID (user@host)");
+	EXPECT_ERRORS(MINIMAL "registration: maybe\n",
+	              "3:15: key 'registration': expected open or closed, found 'maybe'");
+	EXPECT_ERRORS(MINIMAL "ring_size: 65536\n",
+	              "1:1: key 'ring_size': 65536 bytes is too small for max_stanza_size 262144: a "
+	              "ring record holds a quarter of the ring");
+}
+
 static void test_integers(void **state)
 {
 	(void)state;
@@ -926,6 +969,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_file),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_operation_keys),
 		cmocka_unit_test(test_workers_auto),
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_bounds_accepted),
