@@ -33,7 +33,8 @@ def check_delayed(m, after, before):
     check(d.get('from') == 'localhost', 'delay from=%r, expected the server localhost'
           % d.get('from'))
     t = parse_stamp(d.get('stamp'))
-    check(after - 1 <= t <= before + 1, 'delay stamp %s is not the arrival time (between %s '
+    # The stamp has whole seconds (truncated): compare with whole seconds.
+    check(int(after) - 1 <= t <= before + 1, 'delay stamp %s is not the arrival time (between %s '
           'and %s)' % (d.get('stamp'), after, before))
 
 
