@@ -40,9 +40,20 @@ limits:
   connection_rate_per_ip: 0
   shaper_bytes_per_second: 0
   keepalive_interval: 0
+# the IM module set a deployment runs (as the peers run theirs)
 modules:
   ping: {}
   disco: {}
+  roster: {}
+  offline: {}
+  vcard: {}
+  register: {}
+  private: {}
+  blocking: {}
+  carbons: {}
+  version: {}
+  time: {}
+  last: {}
 YML
     "$XMPPD" -t -c "$dir/xmppd.yml" >&2 || die "configuration rejected"
     echo "$port" > "$dir/port"
