@@ -320,19 +320,7 @@ int mod_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 
 int mod_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b)
 {
-	size_t len = stz_b_size(b);
-	if (len == 0)
-		return XS_ERROR;
-	void *mem = aligned_alloc(8, (len + 7) & ~(size_t)7);
-	if (mem == NULL)
-		return XS_ERROR;
-	stz_b_write(b, mem, 0);
-	struct stz s;
-	int rc = stz_view(&s, mem, len);
-	if (rc == XS_OK)
-		route_deliver(conns, n, &s);
-	free(mem);
-	return rc;
+	return route_deliver_built(conns, n, b);
 }
 
 int mod_kick(const char *full, enum mod_kick_reason why)

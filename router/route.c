@@ -323,42 +323,49 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 	}
 }
 
-int route_built(struct stz_builder *b)
+/* The builder's stanza, encoded into memory the caller frees (NULL when the
+ * builder failed or memory ran out); it carries the current trace id. */
+static void *encode(struct stz_builder *b, struct stz *out)
 {
 	size_t n = stz_b_size(b);
-	if (n == 0)
-		return XS_ERROR;
-	void *mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	void *mem = n ? aligned_alloc(8, (n + 7) & ~(size_t)7) : NULL;
 	if (mem == NULL)
-		return XS_ERROR;
+		return NULL;
 	stz_b_write(b, mem, 0);
 	((struct stz_hdr *)mem)->trace = trace_cur; /* an answer follows its cause */
+	if (stz_view(out, mem, n) != XS_OK) {
+		free(mem);
+		return NULL;
+	}
+	return mem;
+}
+
+int route_built(struct stz_builder *b)
+{
 	struct stz s;
-	int rc = stz_view(&s, mem, n);
-	if (rc == XS_OK)
-		route_stanza(&s);
+	void *mem = encode(b, &s);
+	if (mem == NULL)
+		return XS_ERROR;
+	route_stanza(&s);
 	free(mem);
-	return rc;
+	return XS_OK;
+}
+
+int route_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b)
+{
+	struct stz s;
+	void *mem = encode(b, &s);
+	if (mem == NULL)
+		return XS_ERROR;
+	route_deliver(conns, n, &s);
+	free(mem);
+	return XS_OK;
 }
 
 /* An error reply for a connection that has no session yet goes to it directly. */
 static int send_built(struct stz_builder *b, uint64_t preauth_conn)
 {
-	if (preauth_conn == 0)
-		return route_built(b);
-	size_t n = stz_b_size(b);
-	if (n == 0)
-		return XS_ERROR;
-	void *mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
-	if (mem == NULL)
-		return XS_ERROR;
-	stz_b_write(b, mem, 0);
-	struct stz s;
-	int rc = stz_view(&s, mem, n);
-	if (rc == XS_OK)
-		route_deliver(&preauth_conn, 1, &s);
-	free(mem);
-	return rc;
+	return preauth_conn ? route_deliver_built(&preauth_conn, 1, b) : route_built(b);
 }
 
 int route_send(struct stz_builder *b, uint64_t preauth_conn)

@@ -85,6 +85,8 @@ int data_table(const char *name, unsigned flags, MDB_dbi *out);
 void route_stanza(const struct stz *s);
 /* Encodes and routes a stanza built by the router or a module. */
 int route_built(struct stz_builder *b);
+/* Encodes and hands a built stanza to connections (route_deliver). */
+int route_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b);
 /* Sends a stanza to connections (grouped per worker); queued behind routed
  * stanzas in the same way. */
 void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s);
