@@ -120,9 +120,6 @@ int mod_feature_add(struct mod_ctx *ctx, const char *host, const char *var);
 /* The features of a host, in registration order; returns how many. */
 size_t mod_features(const char *host, const char **out, size_t max);
 
-/* mod_iq_error with a text, without a copy of the request in the error (a
- * request that may hold a password). */
-int mod_iq_error_private(struct iq_req *req, const char *condition, const char *text);
 /* Replies: a builder holding <iq type='result' to from id> already open;
  * add the payload (or nothing) and call mod_iq_result_send.  Both also work
  * for pre-authentication requests (the reply goes to the connection). */
@@ -134,10 +131,16 @@ int mod_iq_error(struct iq_req *req, const char *condition);
  * an error type other than the condition's usual one (NULL: usual). */
 int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type,
                      const char *app, const char *app_ns, const char *text);
+/* mod_iq_error with a text, without a copy of the request in the error (a
+ * request that may hold a password). */
+int mod_iq_error_private(struct iq_req *req, const char *condition, const char *text);
 
-/* ---- routing.  Stanzas routed or kicks issued by a module are queued and
- * handled in order after the current stanza (no re-entrance into modules).
- * When the batch wrote to the data env, deliveries wait until it is on disk. */
+/* ---- routing.  Stanzas a module routes, delivers or kicks are queued and
+ * handled once its handler returned (no re-entrance into modules), in the
+ * order it asked for them and before work queued earlier by others (as
+ * direct calls would).  When the batch wrote to the data env, deliveries
+ * wait until it is on disk.  While a traced stanza is handled, what a module
+ * builds carries its trace id. */
 
 /* Routes a complete stanza built by the module, as if the server sent it. */
 int mod_route(struct stz_builder *b);
@@ -191,7 +194,7 @@ int mod_session_flags(const char *full, uint8_t set, uint8_t clear);
  * writes inside a child transaction so a failure undoes only its own work:
  *     MDB_txn *t; if (mod_db_begin(&t) != XS_OK) ...; mdb_put(t, ...);
  *     mod_db_end(t, ok);   (commits into the batch if ok, else aborts)
- * mod_db_read() is a transaction for reads only (no child may be open). */
+ * mod_db_read() is for reads: the open child, else the batch transaction. */
 int mod_db_table(struct mod_ctx *ctx, const char *name, unsigned flags, MDB_dbi *out);
 int mod_db_begin(MDB_txn **child);
 int mod_db_end(MDB_txn *child, bool ok);   /* XS_OK when committed */
