@@ -1559,11 +1559,16 @@ static bool str_same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-static void keep_note(bool log, unsigned *k, const char *key)
+static void keep_note_also(bool log, unsigned *k, const char *key, const char *also)
 {
 	if (log)
-		log_warn("reload: '%s' changed: needs a restart (not applied)", key);
+		log_warn("reload: '%s' changed: needs a restart (not applied%s)", key, also);
 	(*k)++;
+}
+
+static void keep_note(bool log, unsigned *k, const char *key)
+{
+	keep_note_also(log, k, key, "");
 }
 
 unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log)
@@ -1573,7 +1578,7 @@ unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log)
 	for (size_t i = 0; hosts && i < n->nhosts; i++)
 		hosts = strcmp(n->hosts[i], run->hosts[i]) == 0;
 	if (!hosts) {
-		keep_note(log, &k, "hosts");
+		keep_note_also(log, &k, "hosts", "; host_config stays as it is too");
 		SWAP(n->hosts, run->hosts);
 		SWAP(n->host_anonymous, run->host_anonymous);
 		SWAP(n->host_registration, run->host_registration);
@@ -1583,7 +1588,8 @@ unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log)
 	for (size_t i = 0; mods && i < n->nmodules; i++)
 		mods = strcmp(n->modules[i].name, run->modules[i].name) == 0;
 	if (!mods) {
-		keep_note(log, &k, "modules (the list; options reload live)");
+		keep_note_also(log, &k, "modules", "; module options stay as they are too: change "
+		               "options alone to apply them live");
 		SWAP(n->modules, run->modules);
 		SWAP(n->nmodules, run->nmodules);
 	}
