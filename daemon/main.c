@@ -5,6 +5,7 @@
 #include "daemon/master.h"
 #include "lib/log.h"
 #include "lib/xs.h"
+#include "router/router.h"
 #include "workers/tls.h"
 
 #include <errno.h>
@@ -143,6 +144,12 @@ int main(int argc, char **argv)
 	char err[1024];
 	if (tls_check_config(&cfg, err, sizeof(err)) != XS_OK) {
 		fprintf(stderr, "%s: %s\n", path, err);
+		fprintf(stderr, "xmppd: %s: configuration not valid\n", path);
+		cfg_free(&cfg);
+		return 1;
+	}
+	/* Module options too: every module is opened and checks its own. */
+	if (plugins_check(&cfg) != XS_OK) {
 		fprintf(stderr, "xmppd: %s: configuration not valid\n", path);
 		cfg_free(&cfg);
 		return 1;

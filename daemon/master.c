@@ -667,6 +667,14 @@ static int reload(char *msg, size_t cap)
 		free(n);
 		return XS_ERROR;
 	}
+	if (plugins_check(n) != XS_OK) {
+		log_error("reload: module options not valid; nothing changed");
+		snprintf(msg, cap, "configuration not valid, nothing changed: module options (see "
+		         "the log)");
+		cfg_free(n);
+		free(n);
+		return XS_ERROR;
+	}
 	/* What cannot change live keeps its running value in the new config. */
 	unsigned restart = cfg_keep_running(n, M.cfg, true);
 	struct listener *nl;

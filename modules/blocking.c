@@ -859,6 +859,12 @@ static void blocking_stop(struct mod_ctx *ctx)
 	M.bypass_cap = 0;
 }
 
+static int blocking_check(const struct cfg_node *opts)
+{
+	uint32_t max_items;
+	return parse_opts(opts, &max_items);
+}
+
 static int blocking_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	M.ctx = ctx;
@@ -893,6 +899,7 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "blocking",
 	.init = blocking_init,
+	.check = blocking_check,
 	.reload = blocking_reload,
 	.stop = blocking_stop,
 };

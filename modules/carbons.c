@@ -217,15 +217,16 @@ static int on_filter(struct hook_args *a, void *arg)
 
 /* ---- module */
 
+static int carbons_check(const struct cfg_node *opts)
+{
+	return mod_opts_none("carbons", opts);
+}
+
 static int carbons_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	M.ctx = ctx;
-	if (opts != NULL && opts->kind == CFG_MAP && opts->nchildren > 0) {
-		const struct cfg_node *n = &opts->children[0];
-		log_error("%s:%d:%d: module 'carbons': unknown option '%s' (it has none)",
-		          mod_cfg() ? mod_cfg()->path : "config", n->key_line, n->key_col, n->key);
+	if (mod_opts_none("carbons", opts) != XS_OK)
 		return XS_ERROR;
-	}
 	if (mod_iq_add(ctx, NULL, NS_CARBONS, on_carbons, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_CARBONS) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_MESSAGE_DELIVERED, NULL, 50, on_delivered, NULL) != XS_OK ||
@@ -238,4 +239,5 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "carbons",
 	.init = carbons_init,
+	.check = carbons_check,
 };

@@ -418,6 +418,12 @@ static int on_user_removed(struct hook_args *a, void *arg)
 
 /* ---- module */
 
+static int offline_check(const struct cfg_node *opts)
+{
+	struct limits lim;
+	return parse_opts(opts, &lim);
+}
+
 static int offline_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	M.ctx = ctx;
@@ -446,5 +452,6 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "offline",
 	.init = offline_init,
+	.check = offline_check,
 	.reload = offline_reload,
 };

@@ -11,9 +11,15 @@ static int on_ping(struct iq_req *req, void *arg)
 	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
 }
 
+static int ping_check(const struct cfg_node *opts)
+{
+	return mod_opts_none("ping", opts);
+}
+
 static int ping_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
-	(void)opts;
+	if (mod_opts_none("ping", opts) != XS_OK)
+		return XS_ERROR;
 	if (mod_iq_add(ctx, NULL, NS_PING, on_ping, NULL) != XS_OK)
 		return XS_ERROR;
 	return mod_feature_add(ctx, NULL, NS_PING);
@@ -23,4 +29,5 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "ping",
 	.init = ping_init,
+	.check = ping_check,
 };

@@ -403,6 +403,12 @@ static int on_user_removed(struct hook_args *a, void *arg)
 
 /* ---- module */
 
+static int private_check(const struct cfg_node *opts)
+{
+	struct priv_opts o;
+	return parse_opts(opts, &o);
+}
+
 static int private_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	M.ctx = ctx;
@@ -430,5 +436,6 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "private",
 	.init = private_init,
+	.check = private_check,
 	.reload = private_reload,
 };

@@ -522,7 +522,7 @@ static int on_register(struct iq_req *req, void *arg)
 
 /* ---- options */
 
-static int read_opts(struct mod_ctx *ctx, const struct cfg_node *opts, unsigned *min_pass)
+static int read_opts(const struct cfg_node *opts, unsigned *min_pass)
 {
 	*min_pass = DEFAULT_MIN_PASS;
 	if (opts == NULL || opts->kind != CFG_MAP)
@@ -531,8 +531,8 @@ static int read_opts(struct mod_ctx *ctx, const struct cfg_node *opts, unsigned 
 	for (size_t i = 0; i < opts->nchildren; i++) {
 		const struct cfg_node *n = &opts->children[i];
 		if (n->key == NULL || strcmp(n->key, "min_password_length") != 0) {
-			log_error("module %s: %d:%d: unknown option '%s' (known: min_password_length)",
-			          mod_name(ctx), n->key_line, n->key_col, n->key ? n->key : "?");
+			log_error("module register: %d:%d: unknown option '%s' (known: "
+			          "min_password_length)", n->key_line, n->key_col, n->key ? n->key : "?");
 			rc = XS_ERROR;
 			continue;
 		}
@@ -541,8 +541,8 @@ static int read_opts(struct mod_ctx *ctx, const struct cfg_node *opts, unsigned 
 		unsigned long v = n->kind == CFG_SCALAR && n->value ? strtoul(n->value, &end, 10) : 0;
 		if (n->kind != CFG_SCALAR || n->value == NULL || end == n->value || *end != '\0' ||
 		    errno != 0 || v < 1 || v > PASS_MAX || n->value[0] == '-') {
-			log_error("module %s: %d:%d: min_password_length: expected a number 1..%d",
-			          mod_name(ctx), n->line, n->col, PASS_MAX);
+			log_error("module register: %d:%d: min_password_length: expected a number 1..%d",
+			          n->line, n->col, PASS_MAX);
 			rc = XS_ERROR;
 			continue;
 		}
@@ -551,10 +551,16 @@ static int read_opts(struct mod_ctx *ctx, const struct cfg_node *opts, unsigned 
 	return rc;
 }
 
+static int register_check(const struct cfg_node *opts)
+{
+	unsigned min_pass;
+	return read_opts(opts, &min_pass);
+}
+
 static int register_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	unsigned min_pass;
-	if (read_opts(ctx, opts, &min_pass) != XS_OK)
+	if (read_opts(opts, &min_pass) != XS_OK)
 		return XS_ERROR;
 	R.ctx = ctx;
 	R.min_pass = min_pass;
@@ -566,8 +572,9 @@ static int register_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 
 static int register_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
+	(void)ctx;
 	unsigned min_pass;
-	if (read_opts(ctx, opts, &min_pass) != XS_OK)
+	if (read_opts(opts, &min_pass) != XS_OK)
 		return XS_ERROR;
 	R.min_pass = min_pass;
 	return XS_OK;
@@ -577,5 +584,6 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "register",
 	.init = register_init,
+	.check = register_check,
 	.reload = register_reload,
 };

@@ -1451,6 +1451,12 @@ static int parse_opts(const struct cfg_node *opts, struct opts *out)
 	return rc;
 }
 
+static int roster_check(const struct cfg_node *opts)
+{
+	struct opts o;
+	return parse_opts(opts, &o);
+}
+
 static int roster_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	memset(&R, 0, sizeof(R));
@@ -1500,6 +1506,7 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "roster",
 	.init = roster_init,
+	.check = roster_check,
 	.reload = roster_reload,
 	.stop = roster_stop,
 };

@@ -57,14 +57,15 @@ static int on_time(struct iq_req *req, void *arg)
 	return done(mod_iq_result_send(req));
 }
 
+static int time_check(const struct cfg_node *opts)
+{
+	return mod_opts_none("time", opts);
+}
+
 static int time_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
-	if (opts != NULL && opts->kind == CFG_MAP && opts->nchildren > 0) {
-		const struct cfg_node *n = &opts->children[0];
-		log_error("%s:%d:%d: module 'time': unknown option '%s'",
-		          mod_cfg() ? mod_cfg()->path : "config", n->key_line, n->key_col, n->key);
+	if (mod_opts_none("time", opts) != XS_OK)
 		return XS_ERROR;
-	}
 	if (mod_iq_add(ctx, NULL, NS_TIME, on_time, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_TIME) != XS_OK)
 		return XS_ERROR;
@@ -75,4 +76,5 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "time",
 	.init = time_init,
+	.check = time_check,
 };

@@ -1475,6 +1475,15 @@ static void vcard_stop(struct mod_ctx *ctx)
 	opts_free(&V.o);
 }
 
+static int vcard_check(const struct cfg_node *opts)
+{
+	struct opts o;
+	if (opts_parse(opts, &o) != XS_OK)
+		return XS_ERROR;
+	opts_free(&o);
+	return XS_OK;
+}
+
 static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	if (opts_parse(opts, &V.o) != XS_OK)
@@ -1533,6 +1542,7 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "vcard",
 	.init = vcard_init,
+	.check = vcard_check,
 	.reload = vcard_reload,
 	.stop = vcard_stop,
 };

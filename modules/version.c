@@ -95,6 +95,12 @@ static void read_os(void)
 		log_warn("version: uname failed; <os/> left out");
 }
 
+static int version_check(const struct cfg_node *opts)
+{
+	bool show_os;
+	return parse_opts(opts, &show_os);
+}
+
 static int version_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 {
 	if (parse_opts(opts, &M.show_os) != XS_OK)
@@ -120,5 +126,6 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "version",
 	.init = version_init,
+	.check = version_check,
 	.reload = version_reload,
 };

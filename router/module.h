@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define XMPPD_MODULE_ABI 2
+#define XMPPD_MODULE_ABI 3
 
 struct mod_ctx; /* one per loaded module; opaque */
 
@@ -33,6 +33,9 @@ struct xmppd_module {
 	int (*init)(struct mod_ctx *ctx, const struct cfg_node *opts);   /* XS_OK/XS_ERROR */
 	int (*reload)(struct mod_ctx *ctx, const struct cfg_node *opts); /* may be NULL */
 	void (*stop)(struct mod_ctx *ctx);                               /* may be NULL */
+	/* Validates options without side effects, logging each error with its
+	 * line (xmppd -t and the master's start run it).  XS_OK/XS_ERROR. */
+	int (*check)(const struct cfg_node *opts);
 };
 
 /* Every hook chain there is; run in ascending priority order.  "host" in
@@ -217,6 +220,9 @@ void mod_domains(const char *host, mod_domain_visit *fn, void *arg);
 
 /* ---- misc */
 const char *mod_name(const struct mod_ctx *ctx);
+/* For a module without options: XS_OK when opts is empty, else logs the
+ * first key as unknown (file, line, column) and XS_ERROR. */
+int mod_opts_none(const char *module, const struct cfg_node *opts);
 const struct cfg *mod_cfg(void);
 bool mod_is_local_host(const char *domain);
 /* Seconds since the epoch, and since the router started. */

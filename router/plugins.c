@@ -491,9 +491,63 @@ enum mod_sub mod_subscription(const char *owner_bare, const char *peer_bare)
 	return (enum mod_sub)(a.result & 3);
 }
 
+/* The config being checked by plugins_check (outside the router). */
+static const struct cfg *checking;
+
 const struct cfg *mod_cfg(void)
 {
-	return router_cfg();
+	return router_cfg() ? router_cfg() : checking;
+}
+
+int mod_opts_none(const char *module, const struct cfg_node *opts)
+{
+	if (opts == NULL || opts->kind != CFG_MAP || opts->nchildren == 0)
+		return XS_OK;
+	const struct cfg_node *n = &opts->children[0];
+	const struct cfg *cfg = mod_cfg();
+	log_error("%s:%d:%d: module '%s': unknown option '%s' (it has none)",
+	          cfg && cfg->path ? cfg->path : "config", n->key_line, n->key_col, module, n->key);
+	return XS_ERROR;
+}
+
+static void *open_module(const struct cfg *cfg, const struct cfg_module *m,
+                         const struct xmppd_module **out)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s.so", cfg->modules_dir, m->name);
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (dl == NULL) {
+		log_error("%s:%d: module %s: %s", cfg->path, m->line, m->name, dlerror());
+		return NULL;
+	}
+	const struct xmppd_module *mod = dlsym(dl, "xmppd_module");
+	if (mod == NULL || mod->abi != XMPPD_MODULE_ABI || mod->init == NULL) {
+		log_error("%s:%d: module %s: no xmppd_module descriptor of ABI %d in %s", cfg->path,
+		          m->line, m->name, XMPPD_MODULE_ABI, path);
+		dlclose(dl);
+		return NULL;
+	}
+	*out = mod;
+	return dl;
+}
+
+int plugins_check(const struct cfg *cfg)
+{
+	int rc = XS_OK;
+	checking = cfg;
+	for (size_t i = 0; i < cfg->nmodules; i++) {
+		const struct xmppd_module *mod;
+		void *dl = open_module(cfg, &cfg->modules[i], &mod);
+		if (dl == NULL) {
+			rc = XS_ERROR;
+			continue;
+		}
+		if (mod->check && mod->check(&cfg->modules[i].opts) != XS_OK)
+			rc = XS_ERROR;
+		dlclose(dl);
+	}
+	checking = NULL;
+	return rc;
 }
 
 bool mod_is_local_host(const char *domain)
@@ -523,20 +577,10 @@ int plugins_load(const struct cfg *cfg)
 		return XS_ERROR;
 	for (size_t i = 0; i < cfg->nmodules; i++) {
 		const struct cfg_module *m = &cfg->modules[i];
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s.so", cfg->modules_dir, m->name);
-		void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (dl == NULL) {
-			log_error("module %s: %s", m->name, dlerror());
+		const struct xmppd_module *mod;
+		void *dl = open_module(cfg, m, &mod);
+		if (dl == NULL)
 			return XS_ERROR;
-		}
-		const struct xmppd_module *mod = dlsym(dl, "xmppd_module");
-		if (mod == NULL || mod->abi != XMPPD_MODULE_ABI || mod->init == NULL) {
-			log_error("module %s: no xmppd_module descriptor of ABI %d in %s", m->name,
-			          XMPPD_MODULE_ABI, path);
-			dlclose(dl);
-			return XS_ERROR;
-		}
 		struct mod_ctx *ctx = &P.mods[P.nmods];
 		ctx->mod = mod;
 		ctx->dl = dl;

@@ -148,6 +148,9 @@ void router_unwatch(int fd);
 /* ---- plugins.c */
 
 int plugins_load(const struct cfg *cfg);
+/* Opens every configured module and runs its option check (xmppd -t, the
+ * master at start, a reload), then closes it.  XS_OK or XS_ERROR (logged). */
+int plugins_check(const struct cfg *cfg);
 /* A reloaded config: each module with a reload function gets its new
  * options (the list of modules itself needs a restart). */
 void plugins_reload(const struct cfg *cfg);

@@ -54,3 +54,32 @@ async def t_config(env):
     await env.register('alice')
     c = await env.login('alice@localhost/cfg')
     await c.ping()
+
+
+@e2e_test('config_check_module_options')
+async def t_config_modules(env):
+    """xmppd -t opens every module and lets it check its options: a bad option or a
+    missing module is a configuration error with its line, and xmppd does not start."""
+    srv = env.srv
+    base = srv.config_text(srv.port).replace('modules: ', 'modules_orig: ')
+    base = re.sub(r'(?m)^modules_orig: .*\n', '', base)
+    cases = [
+        ('roster: {max_items: banana}', r'module roster: option .max_items.'),
+        ('ping: {verbose: true}', r"module 'ping': unknown option 'verbose'"),
+        ('offline: {max_messages: -3}', r'offline'),
+        ('nosuchmodule: {}', r'module nosuchmodule: .*nosuchmodule\.so'),
+    ]
+    for mod, want in cases:
+        env.step('xmppd -t with modules: {%s}' % mod)
+        path = os.path.join(srv.dir, 'mod.yml')
+        with open(path, 'w') as f:
+            f.write(base + 'modules: {%s, disco: {}}\n' % mod)
+        rc, out, err = await check_config(path)
+        check(rc == 1, 'xmppd -t with %s exited %s (stderr %r)' % (mod, rc, err))
+        check(re.search(want, err), 'with %s the error does not say %r: %r' % (mod, want, err))
+        check(re.search(r'%s:\d+' % re.escape(path), err), 'no file:line in %r' % err)
+    env.step('a good module option passes')
+    with open(path, 'w') as f:
+        f.write(base + 'modules: {roster: {max_items: 50}, disco: {}}\n')
+    rc, out, err = await check_config(path)
+    check(rc == 0, 'xmppd -t with roster max_items 50 exited %s: %r' % (rc, err))
