@@ -635,6 +635,8 @@ static int do_block(struct iq_req *req, const char *bare, const struct dbkey *ow
 	ok = ok && !full && meta_put(t, owner, bare, count) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK)
 		ok = false;
+	if (!ok || full)
+		items_free(added); /* nothing changed: nothing to push or announce */
 	if (full)
 		return answer_error(req, "not-acceptable", "the blocklist is full");
 	if (!ok)
@@ -669,8 +671,10 @@ static int do_unblock(struct iq_req *req, const char *bare, const struct dbkey *
 	ok = ok && meta_put(t, owner, bare, count) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK)
 		ok = false;
-	if (!ok)
+	if (!ok) {
+		items_free(removed);
 		return answer_error(req, "internal-server-error", NULL);
+	}
 	if (count == 0)
 		sset_del(&M.owners, bare, strlen(bare));
 	return answer_ok(req);
@@ -693,8 +697,10 @@ static int do_unblock_all(struct iq_req *req, const char *bare, const struct dbk
 	bool ok = dbkey_range_delete(t, M.dbi, owner, collect_item, removed, NULL) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK)
 		ok = false;
-	if (!ok)
+	if (!ok) {
+		items_free(removed);
 		return answer_error(req, "internal-server-error", NULL);
+	}
 	sset_del(&M.owners, bare, strlen(bare));
 	return answer_ok(req);
 }
@@ -751,6 +757,13 @@ static int on_blocking(struct iq_req *req, void *arg)
 			return answer_error(req, "bad-request", NULL);
 		return do_get(req, bare, &owner);
 	}
+	/* A session without an account (SASL ANONYMOUS): nothing would ever
+	 * remove its list. */
+	int u = mod_account_exists(bare);
+	if (u != XS_OK)
+		return answer_error(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
+		                    u == XS_PASS ? "blocklists are kept for registered accounts only"
+		                                 : NULL);
 	return do_set(req, bare, &owner);
 }
 

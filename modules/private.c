@@ -381,7 +381,17 @@ static int on_private(struct iq_req *req, void *arg)
 	for (uint32_t i = 0; i < n; i++)
 		if (!ns_allowed(stz_str(s, s->nodes[kids[i]].ns)))
 			return answer_error(req, "not-acceptable", "this namespace cannot be stored");
-	return s->h->type == STZ_T_SET ? do_set(req, &owner, kids, n) : do_get(req, &owner, kids[0]);
+	if (s->h->type == STZ_T_GET)
+		return do_get(req, &owner, kids[0]);
+	/* A session without an account (SASL ANONYMOUS): nothing would ever
+	 * remove what it stored. */
+	char bare[JID_MAX + 1];
+	int u = xmpp_from_account(s, bare, sizeof(bare)) > 0 ? mod_account_exists(bare) : XS_ERROR;
+	if (u != XS_OK)
+		return answer_error(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
+		                    u == XS_PASS ? "private storage is kept for registered accounts only"
+		                                 : NULL);
+	return do_set(req, &owner, kids, n);
 }
 
 /* ---- account removal */

@@ -61,6 +61,8 @@
 #define PASS_MAX        1023   /* bytes */
 #define KEY_MAX         511    /* LMDB's key size: the users table is keyed by bare JID */
 #define DEFAULT_MIN_PASS 6
+#define PASSWD_SLOTS    1024
+#define PASSWD_INTERVAL 10     /* seconds between two password changes of an account */
 #define RATE_SLOTS      4096
 #define RATE_WINDOW     3600   /* seconds */
 #define MAX_KICKS       1024   /* sessions of one account ended on removal */
@@ -70,10 +72,16 @@ struct rate_rec {
 	int64_t at;
 };
 
+struct pw_change {
+	uint64_t key;        /* hash of the bare JID */
+	int64_t at;
+};
+
 static struct {
 	struct mod_ctx *ctx;
 	unsigned min_pass;
 	struct rate_rec rate[RATE_SLOTS];  /* a ring in time order */
+	struct pw_change pw_recent[PASSWD_SLOTS]; /* last change per account hash */
 	uint32_t rate_next;                /* where the next record goes */
 	uint32_t rate_n;                   /* records in use */
 } R;
@@ -443,6 +451,18 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 	int rc = check_password(req, f);
 	if (rc != XS_OK)
 		return rc;
+	/* Deriving keys costs the router milliseconds: one change per account
+	 * every PASSWD_INTERVAL seconds. */
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a of the bare JID */
+	for (const char *p = bare; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	struct pw_change *pc = &R.pw_recent[h % PASSWD_SLOTS];
+	int64_t now = mod_now();
+	if (pc->key == h && now - pc->at < PASSWD_INTERVAL)
+		return reply_error(req, "resource-constraint",
+		                   "Password changes are limited to one every 10 seconds");
+	pc->key = h;
+	pc->at = now;
 	struct scram_creds cr;
 	if (scram_creds_make(f->pass, f->plen, mod_cfg()->scram_iterations, &cr) != XS_OK)
 		return reply_error(req, "internal-server-error", NULL);
@@ -451,10 +471,7 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 		explicit_bzero(&cr, sizeof(cr));
 		return reply_error(req, "internal-server-error", NULL);
 	}
-	/* users.h has no replace: delete and add in the one child transaction. */
-	rc = users_del(mod_data_db(), t, bare);
-	if (rc == XS_OK)
-		rc = users_add(mod_data_db(), t, bare, &cr);
+	rc = users_replace(mod_data_db(), t, bare, &cr);
 	explicit_bzero(&cr, sizeof(cr));
 	rc = end_account_change(req, t, rc);
 	if (rc != XS_OK)

@@ -803,10 +803,7 @@ static int vcard_set(struct iq_req *req, const char *self)
 		return iq_fail(req, "not-allowed", NULL);
 	/* A session without an account (SASL ANONYMOUS) has nothing to keep a
 	 * vCard under, and no removal would ever drop it. */
-	struct scram_creds creds;
-	MDB_txn *rt = mod_db_read();
-	int u = rt ? users_get(mod_data_db(), rt, self, &creds) : XS_ERROR;
-	memset(&creds, 0, sizeof(creds));
+	int u = mod_account_exists(self);
 	if (u == XS_PASS)
 		return iq_fail(req, "not-allowed", "vCards are kept for registered accounts only");
 	if (u != XS_OK)

@@ -204,6 +204,9 @@ int mod_db_end(MDB_txn *child, bool ok);   /* XS_OK when committed */
 MDB_txn *mod_db_read(void);
 /* The accounts table (lib/users.h). */
 struct db *mod_data_db(void);
+/* Whether a bare JID is a registered account: XS_OK, XS_PASS (no: e.g. a SASL
+ * ANONYMOUS session, whose data nothing would ever remove), XS_ERROR. */
+int mod_account_exists(const char *bare);
 
 /* ---- service domains (conference.HOST, vjud.HOST ...) */
 

@@ -4,6 +4,7 @@
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/users.h"
 #include "lib/xmpp.h"
 #include "lib/xs.h"
 
@@ -497,6 +498,15 @@ static const struct cfg *checking;
 const struct cfg *mod_cfg(void)
 {
 	return router_cfg() ? router_cfg() : checking;
+}
+
+int mod_account_exists(const char *bare)
+{
+	struct scram_creds cr;
+	MDB_txn *t = data_read();
+	int rc = t ? users_get(router_data_db(), t, bare, &cr) : XS_ERROR;
+	explicit_bzero(&cr, sizeof(cr));
+	return rc;
 }
 
 int mod_opts_none(const char *module, const struct cfg_node *opts)

@@ -339,3 +339,30 @@ async def t_removed(env):
     b.send_chat('alice@localhost/r1', 'hello new alice')
     await a.wait_body('hello new alice', 'bob -> the new alice')
     check(not b.errors, 'bob got errors: %s' % b.errors)
+
+
+@e2e_test('blocking_refused_block_is_not_pushed', timeout=60,
+          server={'modules': '{ping: {}, disco: {}, roster: {}, blocking: {max_items: 2}}'})
+async def t_full(env):
+    """A block the server refuses (the list would exceed max_items) changes nothing: no
+    push reaches the account's other resources and the list stays as it was."""
+    await env.register('alice')
+    r1 = await env.login('alice@localhost/r1', plugins=PLUGINS)
+    r2 = await env.login('alice@localhost/r2', plugins=PLUGINS)
+    pushes = watch_pushes(r1)
+    check(await blocklist(r1) == set(), 'the list is not empty at first')
+    await blocklist(r2)
+    env.step('r2 asks to block three JIDs: over max_items 2')
+    try:
+        await r2.x['xep_0191'].block(['x@a.example', 'y@a.example', 'z@a.example'], timeout=5)
+        raise TestFailure('a block over max_items was accepted')
+    except IqError as e:
+        check(e.iq['error']['condition'] == 'not-acceptable',
+              'over max_items answered %s' % e.iq['error']['condition'])
+    await barrier(r1)
+    check(not pushes, 'r1 was pushed a block that was refused: %s' % pushes)
+    check(await blocklist(r1) == set(), 'a refused block left items: %s' % await blocklist(r1))
+    env.step('a block within the limit is pushed')
+    await block(r2, 'x@a.example')
+    await r1.wait_until(lambda: pushes, 5, 'the push of an accepted block')
+    check(pushes == [('block', {'x@a.example'})], 'pushes: %s' % pushes)

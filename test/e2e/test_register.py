@@ -407,12 +407,23 @@ async def t_passwd(env):
     expect_result(el, 'change the password')
     await login_fails(env, 'alice@localhost/old', 'pw-alice', 'old password')
     c = await env.login('alice@localhost/new', 'alice-new-pw', plugins=['xep_0077'])
-    env.step('slixmpp change_password')
-    await c.x['xep_0077'].change_password('alice-third-pw', jid='localhost', timeout=5)
-    await login_fails(env, 'alice@localhost/old2', 'alice-new-pw', 'second old password')
-    await env.login('alice@localhost/third', 'alice-third-pw')
+    env.step('a second change of the same account within 10 s: resource-constraint (wait)')
+    try:
+        await c.x['xep_0077'].change_password('alice-third-pw', jid='localhost', timeout=5)
+        raise TestFailure('a second password change right after the first was accepted')
+    except IqError as e:
+        err = e.iq['error']
+        check(err['condition'] == 'resource-constraint' and err['type'] == 'wait',
+              'second change answered %s/%s' % (err['condition'], err['type']))
+    await env.login('alice@localhost/still', 'alice-new-pw')
+    env.step('slixmpp change_password (bob)')
+    b = await env.login('bob@localhost/b2', plugins=['xep_0077'])
+    await b.x['xep_0077'].change_password('bob-new-pw', jid='localhost', timeout=5)
+    await login_fails(env, 'bob@localhost/old2', 'pw-bob', "bob's old password")
+    await env.login('bob@localhost/third', 'bob-new-pw')
     # Sessions opened with the old password stay.
     await c.ping()
+    await b.ping()
 
 
 def loaded(env, module):
