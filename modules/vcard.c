@@ -1244,7 +1244,10 @@ static int run_query(const struct query *q, const char *host, struct results *r)
 			const struct term *tm = &q->t[i];
 			if (tm->prefix != (pass == 1))
 				continue;
-			size_t n = range_count(c, tm, host, best);
+			/* Counting stops at max_scan: an exact value shared by many
+			 * must not let prefix counts walk further. */
+			size_t cap = best < (size_t)V.o.max_scan + 1 ? best : (size_t)V.o.max_scan + 1;
+			size_t n = range_count(c, tm, host, cap);
 			if (n == 0) {
 				mdb_cursor_close(c);
 				return XS_OK; /* one condition matches nobody */
