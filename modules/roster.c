@@ -1118,6 +1118,10 @@ static void removed_notify(const MDB_val *key, const MDB_val *v, void *arg)
 	struct item it;
 	if (item_decode(v->mv_data, v->mv_size, &it) != XS_OK)
 		return;
+	/* A contact that saw the account's presence sees it go (RFC 6121
+	 * §3.2.2): its sessions end only after this hook. */
+	if (it.sub & SUB_FROM)
+		send_presences(owner, it.jid, it.jid_len, true);
 	if ((it.sub & SUB_TO) || (it.flags & F_ASK))
 		route_sub(owner, it.jid, it.jid_len, NULL, STZ_T_UNSUBSCRIBE);
 	if ((it.sub & SUB_FROM) || (it.flags & F_PENDING))

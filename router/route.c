@@ -226,6 +226,13 @@ void route_stanza(const struct stz *s)
 	route_leave();
 }
 
+static void route_one_as(const struct stz *s, uint64_t trace);
+
+void route_now(const struct stz *s)
+{
+	route_one_as(s, trace_cur); /* the id its send hooks were traced under */
+}
+
 void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 {
 	if (n == 0)
@@ -241,6 +248,8 @@ void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 	q->nconns = n;
 	memcpy(q->data, conns, off);
 	memcpy(q->data + off, s->h, s->h->size);
+	/* Traced (or not) as the work that asked for it. */
+	((struct stz_hdr *)(q->data + off))->trace = s->h->trace ? s->h->trace : trace_cur;
 	enqueue(q);
 }
 
@@ -342,6 +351,16 @@ static void *encode(struct stz_builder *b, struct stz *out)
 
 int route_built(struct stz_builder *b)
 {
+	if (Q.depth > 0) { /* queued: encode straight into the queue item */
+		size_t n = stz_b_size(b);
+		struct qitem *q = n ? qitem_new(Q_ROUTE, n) : NULL;
+		if (q == NULL)
+			return XS_ERROR;
+		stz_b_write(b, q->data, 0);
+		((struct stz_hdr *)q->data)->trace = trace_cur; /* an answer follows its cause */
+		enqueue(q);
+		return XS_OK;
+	}
 	struct stz s;
 	void *mem = encode(b, &s);
 	if (mem == NULL)
@@ -584,6 +603,10 @@ static void presence_broadcast(const struct stz *s)
 	struct sess_rec r;
 	if (sess_get(from, &r) != XS_OK)
 		return;
+	/* From a connection a newer one replaced (a resource conflict) and not
+	 * yet ended: it no longer speaks for that JID. */
+	if (s->h->conn != 0 && r.conn != s->h->conn)
+		return;
 	bool available = t == STZ_T_NONE;
 	bool initial = available && !r.available;
 	if (!available && !r.available) {
@@ -664,7 +687,13 @@ static bool subscription_out(const struct stz *s)
 
 static void route_one(const struct stz *s)
 {
-	trace_cur = trace_of(s);
+	route_one_as(s, 0);
+}
+
+/* trace: the id to trace s under, 0 to decide from s. */
+static void route_one_as(const struct stz *s, uint64_t trace)
+{
+	trace_cur = trace ? trace : trace_of(s);
 	if (trace_cur)
 		log_trace("%016" PRIx64 " route %s type=%s from=%s to=%s", trace_cur,
 		          stz_str(s, s->nodes[0].name), s->h->type ? stz_type_name(s->h->type) : "-",

@@ -260,7 +260,7 @@ static void handle_up(unsigned w, const struct ring_rec *rec)
 		route_trace_begin(&s);
 		struct hook_args a = { .stz = &s, .jid = stz_from(&s) };
 		if (!hooks_any(HOOK_USER_SEND_PACKET) || hooks_run(HOOK_USER_SEND_PACKET, &a) != XS_DROP)
-			route_stanza(&s);
+			route_now(&s);
 		route_leave();
 		route_trace_begin(NULL);
 		break;

@@ -83,6 +83,9 @@ int data_table(const char *name, unsigned flags, MDB_dbi *out);
  * the stanza is copied and queued: it is routed after the current one, so
  * module code is never re-entered. */
 void route_stanza(const struct stz *s);
+/* Routes s at once, inside route_enter/route_leave (a user's stanza after
+ * its send hooks): no copy. */
+void route_now(const struct stz *s);
 /* Encodes and routes a stanza built by the router or a module. */
 int route_built(struct stz_builder *b);
 /* Encodes and hands a built stanza to connections (route_deliver). */

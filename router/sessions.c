@@ -179,8 +179,17 @@ int sess_presence_put(const char *full, const struct stz *s)
 	MDB_txn *t = txn();
 	if (t == NULL)
 		return XS_ERROR;
-	MDB_val k = val(full), v = { s->h->size, (void *)s->h };
-	int rc = mdb_put(t, T.db.pres, &k, &v, 0);
+	MDB_val k = val(full), v = { s->h->size, NULL };
+	/* Reserved and copied, without its trace id: a later delivery of this
+	 * presence is not part of the stanza that set it. */
+	int rc = mdb_put(t, T.db.pres, &k, &v, MDB_RESERVE);
+	if (rc == 0) {
+		memcpy(v.mv_data, s->h, s->h->size);
+		struct stz_hdr h;
+		memcpy(&h, v.mv_data, sizeof(h));
+		h.trace = 0;
+		memcpy(v.mv_data, &h, sizeof(h));
+	}
 	if (rc != 0) {
 		log_error("presence put %s: %s", full, mdb_strerror(rc));
 		return XS_ERROR;

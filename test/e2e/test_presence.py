@@ -364,9 +364,14 @@ async def t_removed(env):
     await env.register('bob')
     await make_mutual(env, 'alice', 'bob')
     b = await Raw.login(env, 'bob', 'b', presence='')
+    al = await Raw.login(env, 'alice', 'online', presence='')
+    await b.presence_from('alice@localhost/online', None, 'alice available before the deletion')
     rc, _out, err = await env.srv.ctl('unregister', 'alice', 'localhost')
     check(rc == 0, 'unregister: %s' % err)
+    # RFC 6121 3.2.2: a contact losing the subscription sees the account go.
+    await b.presence_from('alice@localhost/online', 'unavailable', 'alice unavailable on deletion')
     await b.push('alice@localhost', 'alice deleted', subscription='none', ask=None)
+    del al
     await env.register('alice')
     a = await Raw.login(env, 'alice', 'new')
     q = (await a.get_roster()).find(Q_ROSTER)
