@@ -604,6 +604,12 @@ int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len)
 		xs->cb->on_error(xs->arg, "internal-server-error");
 		return XS_ERROR;
 	}
+	/* A UTF-8 byte order mark opening the stream is dropped here: libxml2
+	 * takes it or not depending on how the first bytes were read. */
+	if (xs->fed == 0 && len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		data += 3;
+		len -= 3;
+	}
 	while (len > 0 && !xs->failed && !xs->restart) {
 		/* Feed in slices so an oversized stanza is caught before libxml2
 		 * buffers an unbounded amount of it. */
