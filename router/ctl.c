@@ -570,8 +570,7 @@ void ctl_event(void *tag, uint32_t events)
 		if (n == 0) {
 			execute(c);
 			/* The answer says it is done: it is on disk first. */
-			sess_commit();
-			data_commit();
+			router_end_batch();
 			if (c->waiting) { /* answered when the master is done */
 				router_rewatch(c->fd, c, 0);
 				return;

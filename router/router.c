@@ -27,6 +27,7 @@ enum { TAG_UP = 1, TAG_MASTER, TAG_SIG };
 struct pend {
 	struct pend *next;
 	uint16_t type;
+	bool held;               /* waits for the data commit (not only for room) */
 	uint32_t len;
 	alignas(8) char data[];
 };
@@ -123,6 +124,7 @@ int router_down(unsigned w, uint16_t type, const void *head, uint32_t hlen, cons
 		return XS_ERROR;
 	q->next = NULL;
 	q->type = type;
+	q->held = data_dirty();
 	q->len = hlen + blen;
 	memcpy(q->data, head, hlen);
 	if (blen)
@@ -489,11 +491,39 @@ static void on_signals(void)
 	}
 }
 
-static void end_batch(void)
+/* The data commit failed: what waited for it told of writes that are not
+ * on disk, so it does not go out. */
+static void drop_held(void)
+{
+	size_t n = 0;
+	for (unsigned w = 0; w < R.n; w++) {
+		struct pend **pp = &R.pend_head[w], *last = NULL;
+		while (*pp) {
+			struct pend *q = *pp;
+			if (!q->held) {
+				last = q;
+				pp = &q->next;
+				continue;
+			}
+			*pp = q->next;
+			R.pend_bytes[w] -= q->len;
+			free(q);
+			n++;
+		}
+		R.pend_tail[w] = last;
+	}
+	if (n)
+		log_error("%zu delivery record(s) dropped: they acknowledged writes that did not "
+		          "reach the disk", n);
+}
+
+void router_end_batch(void)
 {
 	sess_commit();
-	data_commit();
+	if (data_commit() != XS_OK)
+		drop_held();
 }
+
 
 static int setup(const struct router_args *a)
 {
@@ -594,7 +624,7 @@ int router_main(const struct router_args *a)
 		R.stats.batches += done > 0;
 		/* One commit for the whole batch: the group commit of the session
 		 * table and of the data env (then what waited for it goes out). */
-		end_batch();
+		router_end_batch();
 		pending = flush_pending() || pending;
 		wake_workers();
 
@@ -633,7 +663,7 @@ int router_main(const struct router_args *a)
 				ctl_event(evs[i].data.ptr, evs[i].events);
 			}
 		}
-		end_batch();
+		router_end_batch();
 		flush_pending();
 		wake_workers();
 	}
@@ -641,7 +671,7 @@ int router_main(const struct router_args *a)
 	for (unsigned w = 0; w < R.n; w++)
 		while (drain_up(w, UP_BATCH) > 0)
 			;
-	end_batch();
+	router_end_batch();
 	flush_pending();
 	wake_workers();
 	teardown();

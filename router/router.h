@@ -131,6 +131,9 @@ int64_t router_started(void);
 int router_down(unsigned worker, uint16_t type, const void *head, uint32_t hlen,
                 const void *body, uint32_t blen);
 const struct cfg *router_cfg(void);
+/* Ends a batch: commits the session table and the data env; when the data
+ * commit fails, drops the deliveries that waited for it. */
+void router_end_batch(void);
 /* Counters of the router's work since it started (xmppctl stats). */
 struct router_stats {
 	uint64_t stanzas;        /* routed from the up rings */

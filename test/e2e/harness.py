@@ -354,16 +354,7 @@ class Server:
         return p.returncode, p.stdout, p.stderr
 
     async def ctl(self, *args, timeout=CTL_TIMEOUT):
-        p = await asyncio.create_subprocess_exec(
-            binary('xmppctl'), '-c', self.cfg, *[str(a) for a in args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(p.communicate(), timeout)
-        except asyncio.TimeoutError:
-            p.kill()
-            await p.wait()
-            raise TestFailure('xmppctl %s did not finish within %.0fs' % (' '.join(args), timeout))
-        return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
+        return await run_tool('xmppctl', '-c', self.cfg, *args, timeout=timeout)
 
     async def sessions(self):
         """Parsed `xmppctl sessions`: list of dicts."""
@@ -388,6 +379,22 @@ class Server:
     async def register(self, user, password, host='localhost'):
         rc, out, err = await self.ctl('register', user, host, password)
         check(rc == 0, 'xmppctl register %s %s failed (%s): %s' % (user, host, rc, err.strip()))
+
+
+async def run_tool(name, *args, timeout=CTL_TIMEOUT):
+    """Runs a built program (xmppd, xmppctl) with these arguments and no input:
+    (exit status, stdout, stderr); TestFailure when it does not finish in time."""
+    p = await asyncio.create_subprocess_exec(
+        binary(name), *[str(a) for a in args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(p.communicate(), timeout)
+    except asyncio.TimeoutError:
+        p.kill()
+        await p.wait()
+        raise TestFailure('%s %s did not finish within %.0fs'
+                          % (name, ' '.join(str(a) for a in args), timeout))
+    return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
 
 
 async def eventually(probe, timeout, interval=0.05):

@@ -1,24 +1,13 @@
 """xmppd -t: configuration check."""
 
-import asyncio
 import os
 import re
-import subprocess
 
-from harness import e2e_test, check, binary
+from harness import e2e_test, check, run_tool
 
 
 async def check_config(path):
-    p = await asyncio.create_subprocess_exec(binary('xmppd'), '-t', '-c', path,
-                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                             stderr=subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(p.communicate(), 10)
-    except asyncio.TimeoutError:
-        p.kill()
-        await p.wait()
-        raise AssertionError('xmppd -t -c %s did not exit within 10s' % path)
-    return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
+    return await run_tool('xmppd', '-t', '-c', path, timeout=10)
 
 
 @e2e_test('config_check_good_and_bad')

@@ -20,13 +20,12 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
 from certs import make_cert
-from harness import (CTL_TIMEOUT, NS_SASL, NS_STANZAS, NS_STREAM, RawStream, Server, TestFailure,
-                     binary, check, e2e_test, eventually, free_port, local, ns_of, sasl_plain,
+from harness import (CTL_TIMEOUT, run_tool, NS_SASL, NS_STANZAS, NS_STREAM, RawStream, Server,
+                     check, e2e_test, eventually, free_port, local, ns_of, sasl_plain,
                      stream_header)
 
 NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls'
@@ -105,16 +104,7 @@ async def sighup_refused(srv, timeout=RELOAD_TIMEOUT):
 
 async def ctl(*args, timeout=CTL_TIMEOUT):
     """xmppctl with exactly these arguments: (rc, stdout, stderr)."""
-    p = await asyncio.create_subprocess_exec(
-        binary('xmppctl'), *[str(a) for a in args], stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(p.communicate(), timeout)
-    except asyncio.TimeoutError:
-        p.kill()
-        await p.wait()
-        raise TestFailure('xmppctl %s did not finish within %.0fs' % (' '.join(args), timeout))
-    return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
+    return await run_tool('xmppctl', *args, timeout=timeout)
 
 
 def ctl_socket(srv):

@@ -20,15 +20,14 @@ import pathlib
 import re
 import socket
 import ssl
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
 from cryptography import x509
 
 from certs import key_pem, make_cert, make_key
-from harness import (LOG_CHILD_DIED, LOG_SANITIZER, NS_SASL, NS_STREAM, Env, RawStream, Server,
-                     TestFailure, binary, check, e2e_test, free_port, local, ns_of, sasl_plain,
+from harness import (LOG_CHILD_DIED, run_tool, LOG_SANITIZER, NS_SASL, NS_STREAM, Env, RawStream,
+                     Server, TestFailure, check, e2e_test, free_port, local, ns_of, sasl_plain,
                      stream_header)
 
 NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls'
@@ -776,15 +775,7 @@ async def t_anonymous(_env):
 
 
 async def run_xmppd(args, timeout=10):
-    p = await asyncio.create_subprocess_exec(binary('xmppd'), *args, stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(p.communicate(), timeout)
-    except asyncio.TimeoutError:
-        p.kill()
-        await p.wait()
-        raise TestFailure('xmppd %s did not exit within %ds' % (' '.join(args), timeout))
-    return p.returncode, out.decode(errors='replace'), err.decode(errors='replace')
+    return await run_tool('xmppd', *args, timeout=timeout)
 
 
 @e2e_test('tls_certificate_checks_at_start', timeout=90)
