@@ -373,7 +373,7 @@ int scram_server_set_cb(struct scram_server *s, const uint8_t *data, size_t len)
 }
 
 int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char *msg,
-                          size_t len, bool plus, bool plus_offered)
+                          size_t len, bool plus, bool y_downgrade)
 {
 	const char *p = msg, *end = msg + len;
 	struct cursor cur;
@@ -388,8 +388,8 @@ int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char 
 	s->hash = h;
 
 	/* gs2-cbind-flag.  "y" says the client could bind but believes we
-	 * cannot: true only when no -PLUS mechanism was offered, otherwise a
-	 * downgrade.  "p=NAME" goes with a -PLUS mechanism and only with it. */
+	 * cannot; the caller knows when that cannot be true (a downgrade).
+	 * "p=NAME" goes with a -PLUS mechanism and only with it. */
 	s->plus = plus;
 	if (plus) {
 		const char *comma;
@@ -405,7 +405,7 @@ int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char 
 		memcpy(s->cb_name, p + 2, (size_t)(comma - p - 2));
 		p = comma + 1;
 	} else {
-		if ((p[0] != 'n' && p[0] != 'y') || p[1] != ',' || (p[0] == 'y' && plus_offered))
+		if ((p[0] != 'n' && p[0] != 'y') || p[1] != ',' || (p[0] == 'y' && y_downgrade))
 			goto bad;
 		p += 2;
 	}

@@ -61,8 +61,9 @@ int scram_check_plain(const struct scram_creds *c, const char *password, size_t 
  * With -PLUS the GS2 flag must be "p=NAME" (NAME in cb_name), and the
  * caller hands the binding data over with scram_server_set_cb before the
  * challenge; c= must then carry the GS2 header followed by that data.
- * Without -PLUS, "n" is accepted, "y" only when no -PLUS was offered (else
- * it is a downgrade), "p=" never.  An authzid (a=) other than the user's
+ * Without -PLUS, "n" is accepted, "y" only when the caller does not call it
+ * a downgrade (y_downgrade: see y_is_downgrade in workers/sasl.c), "p="
+ * never.  An authzid (a=) other than the user's
  * own bare JID is the caller's to check: it is returned in authzid. */
 struct scram_server {
 	enum scram_hash hash;
@@ -82,10 +83,10 @@ struct scram_server {
 
 #define SCRAM_CB_MAX 128
 
-/* As scram_server_start, for a -PLUS mechanism (plus) and/or a server
- * that offered one (plus_offered). */
+/* As scram_server_start, for a -PLUS mechanism (plus), refusing the GS2
+ * flag "y" when y_downgrade. */
 int scram_server_start_cb(struct scram_server *s, enum scram_hash h, const char *msg,
-                          size_t len, bool plus, bool plus_offered);
+                          size_t len, bool plus, bool y_downgrade);
 /* The channel-binding data for cb_name.  XS_OK, XS_ERROR (too long). */
 int scram_server_set_cb(struct scram_server *s, const uint8_t *data, size_t len);
 

@@ -29,8 +29,9 @@ struct sasl {
 	struct scram_server scram;
 };
 
-/* Channel-binding types, in order of preference (RFC 9266 over RFC 5929). */
-static const char *const cb_types[] = { "tls-exporter", "tls-server-end-point" };
+/* Channel-binding types, in order of preference (RFC 9266 over RFC 5929).
+ * tls-unique exists only on TLS 1.2 (see tls_channel_binding). */
+static const char *const cb_types[] = { "tls-exporter", "tls-server-end-point", "tls-unique" };
 
 /* Whether this TLS session can give the binding of a type (tls-exporter
  * needs TLS 1.3 or the extended master secret). */
@@ -50,6 +51,27 @@ static bool plus_offered(struct conn *c)
 		if (cb_usable(c, cb_types[i]))
 			return true;
 	return false;
+}
+
+/* Whether the GS2 flag "y" ("I can bind, but you cannot") is a downgrade.
+ * RFC 5802 §6 refuses it whenever the server offers -PLUS, which assumed a
+ * single binding every client knows: tls-unique, SCRAM's default (RFC 5802
+ * §6.1, RFC 5929).  With several types that no longer holds.  On TLS 1.3
+ * tls-unique does not exist (RFC 8446 §C.5, RFC 9266), so a client that
+ * implements channel binding as RFC 5802 wrote it (Debian's slixmpp 1.8.3:
+ * tls-unique only) honestly finds no binding it can use among those we
+ * offer, and says "y": refusing it would lock it out, or push it to PLAIN.
+ * Where tls-unique is offered (TLS 1.2 with the extended master secret),
+ * every client that can bind at all could have bound, so "y" there means
+ * the -PLUS mechanisms were stripped on the way: refused.  Prosody 0.12
+ * offers -PLUS only with tls-unique (never on TLS 1.3) and refuses "y"
+ * where it does; ejabberd 23.01 takes "y" always.  What stays open is a
+ * TLS 1.3 client that knows tls-exporter, facing an attacker who can
+ * terminate its TLS and strip -PLUS: only the client can see that (XEP-0474
+ * is the protocol for it). */
+static bool y_is_downgrade(struct conn *c)
+{
+	return cb_usable(c, "tls-unique");
 }
 
 static bool host_anonymous(struct conn *c)
@@ -125,14 +147,22 @@ void sasl_free(struct conn *c)
 	}
 }
 
+/* <failure/> with a condition and, when text is set, a <text/> (RFC 6120
+ * §6.4.5); the client may try again. */
+static int fail_text(struct conn *c, const char *condition, const char *text)
+{
+	char msg[256];
+	snprintf(msg, sizeof(msg), "<failure xmlns='" NS_SASL "'><%s/>%s%s%s</failure>", condition,
+	         text ? "<text xml:lang='en'>" : "", text ? text : "", text ? "</text>" : "");
+	conn_writez(c, msg);
+	log_info("%s: SASL failure %s%s%s", c->peer, condition, text ? ": " : "", text ? text : "");
+	sasl_free(c);
+	return XS_OK;
+}
+
 static int fail(struct conn *c, const char *condition)
 {
-	char msg[160];
-	snprintf(msg, sizeof(msg), "<failure xmlns='" NS_SASL "'><%s/></failure>", condition);
-	conn_writez(c, msg);
-	log_info("%s: SASL failure %s", c->peer, condition);
-	sasl_free(c);
-	return XS_OK; /* the client may try again */
+	return fail_text(c, condition, NULL);
 }
 
 /* Credentials that did not verify.  RFC 6120 §6.4.5: a few retries, then
@@ -239,7 +269,7 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 	bool plus = sa->mech == MECH_SCRAM_SHA1_PLUS || sa->mech == MECH_SCRAM_SHA256_PLUS;
 	enum scram_hash h = sa->mech == MECH_SCRAM_SHA1 || sa->mech == MECH_SCRAM_SHA1_PLUS
 	                  ? SCRAM_SHA1 : SCRAM_SHA256;
-	if (scram_server_start_cb(&sa->scram, h, msg, len, plus, plus || plus_offered(c)) != XS_OK)
+	if (scram_server_start_cb(&sa->scram, h, msg, len, plus, y_is_downgrade(c)) != XS_OK)
 		return fail(c, "malformed-request");
 	if (plus) {
 		/* The binding the client named must be one this session has. */
@@ -253,7 +283,7 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 			rc = scram_server_set_cb(&sa->scram, cb, cbl);
 		free(cb);
 		if (rc != XS_OK)
-			return fail(c, "not-authorized");
+			return fail_text(c, "not-authorized", "channel binding type not available here");
 	}
 	char user[JID_PART_MAX + 1] = "";
 	const char *name = sa->scram.username;

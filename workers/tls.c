@@ -364,6 +364,10 @@ int tls_channel_binding(struct tls_conn *t, const char *type, uint8_t **out, siz
 		cb = GNUTLS_CB_TLS_EXPORTER;
 	else if (strcmp(type, "tls-server-end-point") == 0)
 		cb = GNUTLS_CB_TLS_SERVER_END_POINT;
+	else if (strcmp(type, "tls-unique") == 0 &&
+	         gnutls_protocol_get_version(t->s) <= GNUTLS_TLS1_2 &&
+	         gnutls_session_ext_master_secret_status(t->s))
+		cb = GNUTLS_CB_TLS_UNIQUE;
 	else
 		return XS_ERROR;
 	gnutls_datum_t d;

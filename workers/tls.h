@@ -50,8 +50,12 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len);
 /* Decrypted bytes waiting: epoll cannot see them. */
 size_t tls_pending(struct tls_conn *t);
 /* Channel-binding data of RFC 5929 / RFC 9266 ("tls-exporter",
- * "tls-server-end-point"); XS_OK with out/len set, XS_ERROR when the
- * session cannot provide it.  *out is malloc'd: the caller frees it. */
+ * "tls-server-end-point", "tls-unique"); XS_OK with out/len set, XS_ERROR
+ * when the session cannot provide it: tls-exporter without TLS 1.3 or the
+ * extended master secret, tls-unique on TLS 1.3 (RFC 8446 §C.5: it is not
+ * defined there) or without the extended master secret (RFC 7627: a
+ * resumed session could share it with another).  *out is malloc'd: the
+ * caller frees it. */
 int tls_channel_binding(struct tls_conn *t, const char *type, uint8_t **out, size_t *len);
 /* "TLSv1.3/AES-256-GCM" and whether the session was resumed, for logs. */
 const char *tls_describe(struct tls_conn *t, char *buf, size_t cap);

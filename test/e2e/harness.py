@@ -414,14 +414,17 @@ async def eventually(probe, timeout, interval=0.05):
 class Client:
     """A slixmpp ClientXMPP with queues for what the tests look at."""
 
-    def __init__(self, env, jid, password, mech=None, plugins=()):
+    def __init__(self, env, jid, password, mech=None, plugins=(), defaults=False):
+        """defaults: slixmpp as a bot author leaves it (any mechanism, TLS required
+        for authentication); else SASL may run in the clear, with mech forced."""
         self.env = env
         x = slixmpp.ClientXMPP(jid, password, sasl_mech=mech)
         for p in plugins:
             x.register_plugin(p)
-        x['feature_mechanisms'].unencrypted_plain = True
-        x['feature_mechanisms'].unencrypted_scram = True
-        x.enable_plaintext = True
+        if not defaults:
+            x['feature_mechanisms'].unencrypted_plain = True
+            x['feature_mechanisms'].unencrypted_scram = True
+            x.enable_plaintext = True
         x.register_plugin('xep_0030')
         x.register_plugin('xep_0199')
         self.x = x
@@ -435,8 +438,9 @@ class Client:
         self.presences = []
         self.changed = asyncio.Event()
         x.add_event_handler('session_start', self._on_session)
-        x.add_event_handler('failed_auth', self._on_failed)
-        x.add_event_handler('failed_all_auth', self._on_failed)
+        # A client left to its defaults tries one mechanism after another: only the
+        # last failure is the end.  The tests' own clients stop at the first.
+        x.add_event_handler('failed_all_auth' if defaults else 'failed_auth', self._on_failed)
         x.add_event_handler('disconnected', self._on_gone)
         x.add_event_handler('connection_failed', self._on_conn_failed)
         x.add_event_handler('stream_error', self._on_stream_error)
@@ -596,10 +600,10 @@ class Env:
     def password(self, user):
         return 'pw-' + user
 
-    def client(self, jid, password=None, mech=None, plugins=()):
+    def client(self, jid, password=None, mech=None, plugins=(), defaults=False):
         user = jid.split('@')[0].lower()
         c = Client(self, jid, password if password is not None else self.password(user), mech,
-                   plugins)
+                   plugins, defaults)
         self.clients.append(c)
         return c
 

@@ -1,6 +1,7 @@
 """TLS of issue 4: STARTTLS (required | optional), direct TLS (XEP-0368),
-PLAIN only inside TLS, SCRAM-*-PLUS with tls-server-end-point (RFC 5929),
-the downgrade rule of RFC 5802 for the GS2 flag 'y', XEP-0440 channel-binding
+PLAIN only inside TLS, SCRAM-*-PLUS with tls-server-end-point and, on TLS 1.2,
+tls-unique (RFC 5929), the downgrade rule of RFC 5802 for the GS2 flag 'y'
+(refused where tls-unique is offered, taken on TLS 1.3), XEP-0440 channel-binding
 advertisement, SASL ANONYMOUS per host, certificate checks at start, and TLS
 session resumption across workers.
 
@@ -668,9 +669,10 @@ async def t_scram_plus(_env):
                       % (mech, res))
                 await rs.close()
 
-        env.step('-PLUS with a binding type the server does not have (tls-unique)')
+        env.step('-PLUS with tls-unique, which TLS 1.3 does not have (RFC 8446 C.5)')
         rs, f, res, _ = await attempt('SCRAM-SHA-256-PLUS', 'p=tls-unique,,', b'x' * 12)
-        check(res.startswith('failure:'), 'SCRAM-SHA-256-PLUS with p=tls-unique: %s' % res)
+        check(res == 'failure:not-authorized',
+              'SCRAM-SHA-256-PLUS with p=tls-unique over TLS 1.3: %s' % res)
         await rs.close()
 
         env.step('-PLUS with GS2 flag n')
@@ -679,10 +681,12 @@ async def t_scram_plus(_env):
         await rs.close()
 
         for mech in ('SCRAM-SHA-256', 'SCRAM-SHA-1'):
-            env.step('%s with GS2 flag y over TLS (downgrade)' % mech)
-            rs, f, res, _ = await attempt(mech, 'y,,')
-            check(res.startswith('failure:'), '%s with flag y while -PLUS is offered: expected a '
-                  'SASL failure (downgrade, RFC 5802 6), got %s' % (mech, res))
+            # A client that binds with tls-unique only (RFC 5802's default)
+            # finds nothing it can use on TLS 1.3 and says so with "y".
+            env.step('%s with GS2 flag y over TLS 1.3 (no tls-unique: not a downgrade)' % mech)
+            rs, f, res, verified = await attempt(mech, 'y,,')
+            check(res == 'success' and verified, '%s with flag y over TLS 1.3, where tls-unique '
+                  'does not exist: %s (v= ok: %s)' % (mech, res, verified))
             await rs.close()
             env.step('%s with GS2 flag n over TLS' % mech)
             rs, f, res, verified = await attempt(mech, 'n,,')
@@ -697,11 +701,40 @@ async def t_scram_plus(_env):
         rs, f, res, verified = await attempt('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,',
                                              cb, 'direct', ctx12)
         check(rs.tls.version() == 'TLSv1.2', 'TLS version %s' % rs.tls.version())
-        check('tls-server-end-point' in (cb_types(f) or []),
-              'TLS 1.2: channel bindings %s' % cb_types(f))
+        check(cb_types(f) == ['tls-exporter', 'tls-server-end-point', 'tls-unique'],
+              'XEP-0440 channel bindings under TLS 1.2 (extended master secret): %s'
+              % cb_types(f))
         check(res == 'success' and verified, 'SCRAM-SHA-256-PLUS over TLS 1.2: %s (v= ok: %s)'
               % (res, verified))
         await rs.close()
+
+        for how in ('direct', 'starttls'):
+            env.step('TLS 1.2: tls-unique (RFC 5929 3) over %s' % how)
+            rs, f = await fresh(how, ctx12)
+            unique = rs.tls.get_channel_binding('tls-unique')
+            check(unique, 'the client has no tls-unique for this TLS 1.2 session')
+            res, verified = await scram(rs, 'SCRAM-SHA-1-PLUS', 'alice', 'pw-alice',
+                                        gs2='p=tls-unique,,', cb_data=unique)
+            check(res == 'success' and verified, 'SCRAM-SHA-1-PLUS with tls-unique over TLS 1.2 '
+                  '(%s): %s (v= ok: %s)' % (how, res, verified))
+            await rs.close()
+            rs, f = await fresh(how, ctx12)
+            res, _ = await scram(rs, 'SCRAM-SHA-256-PLUS', 'alice', 'pw-alice',
+                                 gs2='p=tls-unique,,', cb_data=hashlib.sha1(unique).digest()[:12])
+            check(res == 'failure:not-authorized',
+                  'SCRAM-SHA-256-PLUS with wrong tls-unique data: %s' % res)
+            await rs.close()
+
+        for mech in ('SCRAM-SHA-256', 'SCRAM-SHA-1'):
+            env.step('%s with GS2 flag y over TLS 1.2 (downgrade: tls-unique was offered)'
+                     % mech)
+            rs, f, res, _ = await attempt(mech, 'y,,', b'', 'direct', ctx12)
+            check(res.startswith('failure:'), '%s with flag y while tls-unique is offered: '
+                  'expected a SASL failure (downgrade, RFC 5802 6), got %s' % (mech, res))
+            await rs.close()
+            rs, f, res, verified = await attempt(mech, 'n,,', b'', 'direct', ctx12)
+            check(res == 'success' and verified, '%s with flag n over TLS 1.2: %s' % (mech, res))
+            await rs.close()
 
 
 # ------------------------------------------------------------------ 5. SASL ANONYMOUS
