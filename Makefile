@@ -24,11 +24,14 @@ XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \
               $(wildcard router/*.c) $(wildcard workers/*.c)
 MOD_SRC    := $(wildcard modules/*.c)
 TEST_SRC   := $(wildcard test/unit/test_*.c)
+# Modules only the end-to-end tests load (never installed).
+TEST_MOD_SRC := $(wildcard test/modules/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
 XMPPD_OBJ  := $(XMPPD_SRC:%.c=$(B)/%.o)
 MODULES    := $(MOD_SRC:modules/%.c=$(B)/modules/%.so)
 TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
+TEST_MODULES := $(TEST_MOD_SRC:test/modules/%.c=$(B)/test/modules/%.so)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
@@ -45,9 +48,16 @@ $(B)/modules/%.o: modules/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
+$(B)/test/modules/%.o: test/modules/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
 # Modules resolve the router API and the lib/ functions against the xmppd binary,
 # which exports its symbols (-rdynamic); a module exports only its descriptor.
 $(B)/modules/%.so: $(B)/modules/%.o
+	$(CC) -shared $(SANITIZE) -o $@ $<
+
+$(B)/test/modules/%.so: $(B)/test/modules/%.o
 	$(CC) -shared $(SANITIZE) -o $@ $<
 
 $(B)/xmppd: $(XMPPD_OBJ) $(COMMON_OBJ)
@@ -100,7 +110,7 @@ unit: $(TESTS)
 	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
-e2e: all
+e2e: all $(TEST_MODULES)
 	XMPPD_BUILD=$(B) $(PYTHON) test/e2e/run.py
 
 # Man pages must format without a single warning.
@@ -109,7 +119,7 @@ check-man:
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
 
 test: deps
-	$(MAKE) all bench $(TESTS)
+	$(MAKE) all bench $(TESTS) $(TEST_MODULES)
 	$(MAKE) check-man
 	$(MAKE) unit
 	$(MAKE) e2e

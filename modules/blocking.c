@@ -564,26 +564,13 @@ static void tell_contact(const char *bare, const char *item, bool available)
 
 /* ---- requests */
 
-static int answer_error(struct iq_req *req, const char *condition, const char *text)
-{
-	int rc = text ? mod_iq_error_ext(req, condition, NULL, NULL, NULL, text)
-	              : mod_iq_error(req, condition);
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
-static int answer_ok(struct iq_req *req)
-{
-	mod_iq_result_begin(req);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
-}
-
 static int do_get(struct iq_req *req, const char *bare, const struct dbkey *owner)
 {
 	const struct stz *s = req->stz;
 	MDB_txn *t = mod_db_read();
 	MDB_cursor *cur;
 	if (t == NULL || mdb_cursor_open(t, M.dbi, &cur) != 0)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "blocklist", NS_BLOCKING);
 	bool any = sset_find(&M.owners, bare, strlen(bare)) != NULL;
@@ -601,11 +588,11 @@ static int do_get(struct iq_req *req, const char *bare, const struct dbkey *owne
 	}
 	mdb_cursor_close(cur);
 	if (rc != XS_OK || (mrc != 0 && mrc != MDB_NOTFOUND))
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	if (s->h->conn != 0 &&
 	    sset_put(&M.requested, stz_from(s), strlen(stz_from(s)), s->h->conn) != XS_OK)
 		log_warn("blocking: out of memory remembering %s", stz_from(s));
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+	return mod_iq_result_send(req);
 }
 
 static int do_block(struct iq_req *req, const char *bare, const struct dbkey *owner,
@@ -613,7 +600,7 @@ static int do_block(struct iq_req *req, const char *bare, const struct dbkey *ow
 {
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	uint32_t count;
 	bool ok = meta_get(t, owner, &count) == XS_OK;
 	bool full = false;
@@ -638,13 +625,13 @@ static int do_block(struct iq_req *req, const char *bare, const struct dbkey *ow
 	if (!ok || full)
 		items_free(added); /* nothing changed: nothing to push or announce */
 	if (full)
-		return answer_error(req, "not-acceptable", "the blocklist is full");
+		return mod_iq_error_text(req, "not-acceptable", "the blocklist is full");
 	if (!ok)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	if (count > 0 && sset_put(&M.owners, bare, strlen(bare), 0) != XS_OK)
 		log_error("blocking: out of memory: the block of %s is not enforced until restart",
 		          bare);
-	return answer_ok(req);
+	return mod_iq_result_empty(req);
 }
 
 static int do_unblock(struct iq_req *req, const char *bare, const struct dbkey *owner,
@@ -652,7 +639,7 @@ static int do_unblock(struct iq_req *req, const char *bare, const struct dbkey *
 {
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	uint32_t count;
 	bool ok = meta_get(t, owner, &count) == XS_OK;
 	for (uint32_t i = 0; ok && i < it->n; i++) {
@@ -673,11 +660,11 @@ static int do_unblock(struct iq_req *req, const char *bare, const struct dbkey *
 		ok = false;
 	if (!ok) {
 		items_free(removed);
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	}
 	if (count == 0)
 		sset_del(&M.owners, bare, strlen(bare));
-	return answer_ok(req);
+	return mod_iq_result_empty(req);
 }
 
 static void collect_item(const MDB_val *key, const MDB_val *val, void *arg)
@@ -693,16 +680,16 @@ static int do_unblock_all(struct iq_req *req, const char *bare, const struct dbk
 {
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	bool ok = dbkey_range_delete(t, M.dbi, owner, collect_item, removed, NULL) == XS_OK;
 	if (mod_db_end(t, ok) != XS_OK)
 		ok = false;
 	if (!ok) {
 		items_free(removed);
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	}
 	sset_del(&M.owners, bare, strlen(bare));
-	return answer_ok(req);
+	return mod_iq_result_empty(req);
 }
 
 static int do_set(struct iq_req *req, const char *bare, const struct dbkey *owner)
@@ -711,17 +698,17 @@ static int do_set(struct iq_req *req, const char *bare, const struct dbkey *owne
 	uint32_t p = req->payload;
 	bool block = stz_node_is(s, p, "block", NS_BLOCKING);
 	if (!block && !stz_node_is(s, p, "unblock", NS_BLOCKING))
-		return answer_error(req, "bad-request", NULL);
+		return mod_iq_error(req, "bad-request");
 	struct items it = { 0 }, changed = { 0 };
 	const char *cond = NULL;
 	int rc = parse_items(s, p, &it, &cond);
 	if (rc == XS_PASS || (rc == XS_OK && block && it.n == 0)) {
 		items_free(&it);
-		return answer_error(req, cond ? cond : "bad-request", NULL);
+		return mod_iq_error(req, cond ? cond : "bad-request");
 	}
 	if (rc != XS_OK) {
 		items_free(&it);
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	}
 	bypass_clear(); /* anything left from an earlier request was never routed */
 	bool all = !block && it.n == 0;
@@ -748,22 +735,22 @@ static int on_blocking(struct iq_req *req, void *arg)
 	char bare[JID_MAX + 1];
 	int blen = req->preauth_conn == 0 ? xmpp_from_account(s, bare, sizeof(bare)) : -1;
 	if (blen < 0 || (stz_has_to(s) && strcmp(stz_to(s), bare) != 0))
-		return answer_error(req, "forbidden", NULL);
+		return mod_iq_error(req, "forbidden");
 	struct dbkey owner;
 	if (dbkey_owner(&owner, bare, (size_t)blen) != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	if (s->h->type == STZ_T_GET) {
 		if (!stz_node_is(s, req->payload, "blocklist", NS_BLOCKING))
-			return answer_error(req, "bad-request", NULL);
+			return mod_iq_error(req, "bad-request");
 		return do_get(req, bare, &owner);
 	}
 	/* A session without an account (SASL ANONYMOUS): nothing would ever
 	 * remove its list. */
 	int u = mod_account_exists(bare);
 	if (u != XS_OK)
-		return answer_error(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
-		                    u == XS_PASS ? "blocklists are kept for registered accounts only"
-		                                 : NULL);
+		return mod_iq_error_text(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
+		                         u == XS_PASS ? "blocklists are kept for registered accounts only"
+		                                      : NULL);
 	return do_set(req, bare, &owner);
 }
 

@@ -61,36 +61,30 @@ static struct {
 
 /* ---- enable / disable */
 
-static int answer_error(struct iq_req *req, const char *condition)
-{
-	return mod_iq_error(req, condition) == XS_OK ? XS_DONE : XS_PASS;
-}
-
 static int on_carbons(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	const struct stz *s = req->stz;
 	if (req->preauth_conn != 0 || s->h->from.len == 0)
-		return answer_error(req, "not-allowed");
+		return mod_iq_error(req, "not-allowed");
 	const char *from = stz_from(s);
 	size_t blen = jid_bare_len(from);
 	if (from[blen] != '/')
-		return answer_error(req, "not-allowed"); /* only a session can have carbons */
+		return mod_iq_error(req, "not-allowed"); /* only a session can have carbons */
 	if (stz_has_to(s) && (strlen(stz_to(s)) != blen || memcmp(stz_to(s), from, blen) != 0))
-		return answer_error(req, "not-allowed");
+		return mod_iq_error(req, "not-allowed");
 	if (s->h->type != STZ_T_SET)
-		return answer_error(req, "bad-request");
+		return mod_iq_error(req, "bad-request");
 	uint8_t set = 0, clear = 0;
 	if (stz_node_is(s, req->payload, "enable", NS_CARBONS))
 		set = MOD_SESS_CARBONS;
 	else if (stz_node_is(s, req->payload, "disable", NS_CARBONS))
 		clear = MOD_SESS_CARBONS;
 	else
-		return answer_error(req, "bad-request");
+		return mod_iq_error(req, "bad-request");
 	if (mod_session_flags(from, set, clear) != XS_OK)
-		return answer_error(req, "internal-server-error");
-	mod_iq_result_begin(req);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_empty(req);
 }
 
 /* ---- which messages */

@@ -38,7 +38,7 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 {
 	const struct stz *s = req->stz;
 	if (s->h->type != STZ_T_GET)
-		return mod_iq_error(req, "bad-request") == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "bad-request");
 	/* The server, or an account (no 'to': the sender's own). */
 	const char *account = NULL;
 	if (!stz_has_to(s) || strcmp(stz_to(s), req->host) != 0) {
@@ -54,7 +54,7 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 	}
 	const char *node = stz_attr(s, req->payload, "node");
 	if (node && *node)
-		return mod_iq_error(req, "item-not-found") == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "item-not-found");
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", ns);
 	if (rc == XS_OK && info && account) {
@@ -89,8 +89,8 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 		mod_hook_run(hook, &a);
 	}
 	if (rc != XS_OK)
-		return mod_iq_error(req, "internal-server-error") == XS_OK ? XS_DONE : XS_PASS;
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int on_info(struct iq_req *req, void *arg)

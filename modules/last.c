@@ -177,13 +177,6 @@ static int on_user_removed(struct hook_args *a, void *arg)
 	return XS_PASS;
 }
 
-/* ---- answering */
-
-static int done(int rc)
-{
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 static int reply(struct iq_req *req, int64_t seconds, const char *status, size_t len)
 {
 	char num[24];
@@ -191,8 +184,8 @@ static int reply(struct iq_req *req, int64_t seconds, const char *status, size_t
 	struct stz_builder *b = mod_iq_result_begin(req);
 	if (stz_b_openz(b, "query", NS_LAST) != XS_OK || stz_b_attrz(b, "seconds", num) != XS_OK ||
 	    (len > 0 && stz_b_text(b, status, len) != XS_OK) || stz_b_close(b) != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
-	return done(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static bool allowed(const char *owner, const char *requester)
@@ -208,25 +201,25 @@ static int user_query(struct iq_req *req, const char *owner)
 	struct scram_creds creds;
 	int rc = users_get(mod_data_db(), mod_db_read(), owner, &creds);
 	if (rc == XS_PASS)
-		return done(mod_iq_error(req, "service-unavailable"));
+		return mod_iq_error(req, "service-unavailable");
 	if (rc != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	char requester[JID_MAX + 1];
 	if (jid_bare_copy(stz_from(req->stz), requester, sizeof(requester)) < 0 ||
 	    !allowed(owner, requester))
-		return done(mod_iq_error(req, "forbidden"));
+		return mod_iq_error(req, "forbidden");
 	if (any_available(owner, NULL))
 		return reply(req, 0, "", 0);
 	struct dbkey key;
 	struct last_hdr hdr;
 	const char *status = NULL;
 	if (dbkey_owner(&key, owner, strlen(owner)) != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	rc = rec_get(mod_db_read(), &key, &hdr, &status);
 	if (rc == XS_PASS)
-		return done(mod_iq_error(req, "item-not-found"));
+		return mod_iq_error(req, "item-not-found");
 	if (rc != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	return reply(req, mod_now() - hdr.stamp, status, hdr.status_len);
 }
 
@@ -235,14 +228,14 @@ static int on_last(struct iq_req *req, void *arg)
 	(void)arg;
 	const struct stz *s = req->stz;
 	if (s->h->type != STZ_T_GET)
-		return done(mod_iq_error(req, "not-allowed"));
+		return mod_iq_error(req, "not-allowed");
 	const char *to = stz_to(s);
 	if (*to != '\0' && strchr(to, '@') == NULL)
 		return reply(req, mod_uptime(), "", 0);
 	/* An account; no 'to': the sender's own (RFC 6120 §10.3.3). */
 	char owner[JID_MAX + 1];
 	if (jid_bare_copy(*to != '\0' ? to : stz_from(s), owner, sizeof(owner)) < 0)
-		return done(mod_iq_error(req, "jid-malformed"));
+		return mod_iq_error(req, "jid-malformed");
 	return user_query(req, owner);
 }
 

@@ -6,9 +6,8 @@ static int on_ping(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	if (req->stz->h->type != STZ_T_GET)
-		return mod_iq_error(req, "bad-request") == XS_OK ? XS_DONE : XS_PASS;
-	mod_iq_result_begin(req);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "bad-request");
+	return mod_iq_result_empty(req);
 }
 
 static int ping_check(const struct cfg_node *opts)

@@ -192,13 +192,6 @@ static bool ns_allowed(const char *ns)
 	       strcmp(ns, NS_SERVER) != 0;
 }
 
-static int answer_error(struct iq_req *req, const char *condition, const char *text)
-{
-	int rc = text ? mod_iq_error_ext(req, condition, NULL, NULL, NULL, text)
-	              : mod_iq_error(req, condition);
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 /* Counts the element children of the query; the first `max` go into out. */
 static uint32_t query_children(const struct stz *s, uint32_t q, uint32_t *out, uint32_t max)
 {
@@ -282,7 +275,7 @@ static int do_set(struct iq_req *req, const struct dbkey *owner, const uint32_t 
 	const struct stz *s = req->stz;
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	uint64_t total = meta_total(t, owner);
 	enum store_result res = STORE_OK;
 	for (uint32_t i = 0; res == STORE_OK && i < n; i++) {
@@ -298,15 +291,14 @@ static int do_set(struct iq_req *req, const struct dbkey *owner, const uint32_t 
 		res = STORE_FAILED;
 	switch (res) {
 	case STORE_OK:
-		mod_iq_result_begin(req);
-		return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_result_empty(req);
 	case STORE_TOO_BIG:
-		return answer_error(req, "not-acceptable", "private XML data too large for one namespace");
+		return mod_iq_error_text(req, "not-acceptable", "private XML data too large for one namespace");
 	case STORE_QUOTA:
-		return answer_error(req, "not-acceptable", "private XML storage quota exceeded");
+		return mod_iq_error_text(req, "not-acceptable", "private XML storage quota exceeded");
 	default:
 		log_error("private: cannot store data of %s", stz_from(s));
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	}
 }
 
@@ -354,8 +346,8 @@ static int do_get(struct iq_req *req, const struct dbkey *owner, uint32_t child)
 		}
 	}
 	if (rc != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int on_private(struct iq_req *req, void *arg)
@@ -365,22 +357,22 @@ static int on_private(struct iq_req *req, void *arg)
 	struct dbkey owner;
 	int rc = owner_of(req, &owner);
 	if (rc == XS_PASS)
-		return answer_error(req, "forbidden", NULL);
+		return mod_iq_error(req, "forbidden");
 	if (rc != XS_OK)
-		return answer_error(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	if (!stz_node_is(s, req->payload, "query", NS_PRIVATE))
-		return answer_error(req, "bad-request", NULL);
+		return mod_iq_error(req, "bad-request");
 	uint32_t kids[MAX_CHILDREN];
 	uint32_t n = query_children(s, req->payload, kids, MAX_CHILDREN);
 	if (n == 0)
-		return answer_error(req, "not-acceptable", "the query holds no element");
+		return mod_iq_error_text(req, "not-acceptable", "the query holds no element");
 	if (s->h->type == STZ_T_GET && n > 1)
-		return answer_error(req, "bad-request", "one namespace at a time");
+		return mod_iq_error_text(req, "bad-request", "one namespace at a time");
 	if (n > MAX_CHILDREN)
-		return answer_error(req, "not-acceptable", "too many elements in one request");
+		return mod_iq_error_text(req, "not-acceptable", "too many elements in one request");
 	for (uint32_t i = 0; i < n; i++)
 		if (!ns_allowed(stz_str(s, s->nodes[kids[i]].ns)))
-			return answer_error(req, "not-acceptable", "this namespace cannot be stored");
+			return mod_iq_error_text(req, "not-acceptable", "this namespace cannot be stored");
 	if (s->h->type == STZ_T_GET)
 		return do_get(req, &owner, kids[0]);
 	/* A session without an account (SASL ANONYMOUS): nothing would ever
@@ -388,9 +380,9 @@ static int on_private(struct iq_req *req, void *arg)
 	char bare[JID_MAX + 1];
 	int u = xmpp_from_account(s, bare, sizeof(bare)) > 0 ? mod_account_exists(bare) : XS_ERROR;
 	if (u != XS_OK)
-		return answer_error(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
-		                    u == XS_PASS ? "private storage is kept for registered accounts only"
-		                                 : NULL);
+		return mod_iq_error_text(req, u == XS_PASS ? "not-allowed" : "internal-server-error",
+		                         u == XS_PASS ? "private storage is kept for registered accounts only"
+		                                      : NULL);
 	return do_set(req, &owner, kids, n);
 }
 

@@ -98,24 +98,14 @@ struct reg_form {
 
 enum form_status { FORM_OK = 0, FORM_BAD, FORM_USER_LONG, FORM_PASS_LONG };
 
-/* ---- replies: XS_DONE once answered, XS_PASS when even that failed (the
- * core then answers service-unavailable). */
+/* ---- replies (each returns XS_DONE: the IQ is answered) */
 
-/* A stanza error built here rather than by mod_iq_error, which copies the
- * request (the password with it) into the error: XEP-0077 §3.3 asks not to
- * send it back, and nothing is gained by echoing it for the other cases.
- * It goes straight to the requesting connection (which is also how the
- * answers to connections that have not authenticated travel). */
+/* An error without a copy of the request, which may hold a password
+ * (XEP-0077 §3.3 asks not to send it back; nothing is gained by echoing it
+ * in the other cases). */
 static int reply_error(struct iq_req *req, const char *cond, const char *text)
 {
-	/* Never echo the request: it may hold a password (XEP-0077 §3.3). */
-	return mod_iq_error_private(req, cond, text) == XS_OK ? XS_DONE : XS_PASS;
-}
-
-static int reply_empty(struct iq_req *req)
-{
-	mod_iq_result_begin(req);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+	return mod_iq_error_private(req, cond, text);
 }
 
 /* The empty result handed straight to the requesting connection rather than
@@ -127,11 +117,13 @@ static int reply_to_conn(struct iq_req *req)
 	uint64_t conn = req->stz->h->conn;
 	struct stz_builder *b = mod_iq_result_begin(req);
 	if (conn == 0)
-		return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+		return mod_iq_result_send(req);
 	while (stz_b_depth(b) > 0)
 		if (stz_b_close(b) != XS_OK)
 			break;
-	return mod_deliver_built(&conn, 1, b) == XS_OK ? XS_DONE : XS_PASS;
+	if (mod_deliver_built(&conn, 1, b) != XS_OK)
+		return mod_iq_error(req, "internal-server-error");
+	return XS_DONE;
 }
 
 static int text_elem(struct stz_builder *b, const char *name, const char *text)
@@ -277,7 +269,7 @@ static int fields_form(struct iq_req *req)
 		rc = text_elem(b, "password", NULL);
 	if (rc != XS_OK)
 		return reply_error(req, "internal-server-error", NULL);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+	return mod_iq_result_send(req);
 }
 
 /* Adds the account; XS_OK, XS_PASS when the name is taken, XS_ERROR. */
@@ -341,7 +333,7 @@ static int create(struct iq_req *req, const struct reg_form *f)
 		return reply_error(req, "internal-server-error", NULL);
 	rate_note(ip, now);
 	log_info("registered %s in-band from %s", bare, ip_text(ip, ipbuf, sizeof(ipbuf)));
-	return reply_empty(req);
+	return mod_iq_result_empty(req);
 }
 
 static int preauth(struct iq_req *req)
@@ -477,7 +469,7 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 	if (rc != XS_OK)
 		return rc;
 	log_info("password of %s changed in-band", bare);
-	return reply_empty(req);
+	return mod_iq_result_empty(req);
 }
 
 static int registered(struct iq_req *req, const struct jid *j)
@@ -490,7 +482,7 @@ static int registered(struct iq_req *req, const struct jid *j)
 		rc = text_elem(b, "username", j->node);
 	if (rc != XS_OK)
 		return reply_error(req, "internal-server-error", NULL);
-	return mod_iq_result_send(req) == XS_OK ? XS_DONE : XS_PASS;
+	return mod_iq_result_send(req);
 }
 
 static int authed(struct iq_req *req)

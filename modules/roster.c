@@ -125,11 +125,6 @@ static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof(v)); }
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof(v)); }
 static void wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, sizeof(v)); }
 
-static int answered(int rc)
-{
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 static void make_id(char *out, size_t cap)
 {
 	uint8_t r[8];
@@ -1157,7 +1152,7 @@ static int roster_get(struct iq_req *req, const char *owner, size_t olen)
 	MDB_txn *t = mod_db_read();
 	MDB_cursor *cur;
 	if (t == NULL || dbkey_owner(&ok, owner, olen) != XS_OK || mdb_cursor_open(t, R.dbi, &cur) != 0)
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	MDB_val k = dbkey_val(&ok), v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	struct meta m = { 0 };
@@ -1174,8 +1169,7 @@ static int roster_get(struct iq_req *req, const char *owner, size_t olen)
 	ver_text(&m, ver, sizeof(ver));
 	if (cver && strcmp(cver, ver) == 0) { /* §2.6.3: up to date, changes come as pushes */
 		mdb_cursor_close(cur);
-		mod_iq_result_begin(req);
-		return answered(mod_iq_result_send(req));
+		return mod_iq_result_empty(req);
 	}
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int brc = stz_b_openz(b, "query", NS_ROSTER);
@@ -1196,10 +1190,10 @@ static int roster_get(struct iq_req *req, const char *owner, size_t olen)
 		brc = stz_b_close(b);
 	if (brc != XS_OK) {
 		log_warn("roster: the roster of %s does not fit in one stanza", owner);
-		return answered(mod_iq_error_ext(req, "resource-constraint", "cancel", NULL, NULL,
-		                                 "the roster is too large to send"));
+		return mod_iq_error_ext(req, "resource-constraint", "cancel", NULL, NULL,
+		                        "the roster is too large to send");
 	}
-	return answered(mod_iq_result_send(req));
+	return mod_iq_result_send(req);
 }
 
 /* The element's text (its first text child) and its length. */
@@ -1271,21 +1265,21 @@ static int roster_remove(struct iq_req *req, const char *owner, size_t olen, con
 	MDB_txn *txn;
 	struct pair p;
 	if (mod_db_begin(&txn) != XS_OK)
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	if (pair_load(&p, txn, owner, olen, contact, clen) != XS_OK) {
 		mod_db_end(txn, false);
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	}
 	if (!listed(&p.old, p.exists)) {
 		mod_db_end(txn, false);
-		return answered(mod_iq_error(req, "item-not-found"));
+		return mod_iq_error(req, "item-not-found");
 	}
 	uint8_t sub = p.old.sub, flags = p.old.flags;
 	struct item gone = { .jid = contact, .jid_len = clen };
 	int rc = pair_store(&p, &gone, true);
 	if (mod_db_end(txn, rc == XS_OK) != XS_OK || rc != XS_OK) {
 		pair_done(&p);
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	}
 	/* §2.5.2: the contact learns the subscriptions are cancelled. */
 	if ((sub & SUB_TO) || (flags & F_ASK))
@@ -1296,8 +1290,7 @@ static int roster_remove(struct iq_req *req, const char *owner, size_t olen, con
 		send_presences(owner, contact, clen, true);
 	push(owner, &gone, true, &p.meta);
 	pair_done(&p);
-	mod_iq_result_begin(req);
-	return answered(mod_iq_result_send(req));
+	return mod_iq_result_empty(req);
 }
 
 static int roster_set(struct iq_req *req, const char *owner, size_t olen)
@@ -1312,18 +1305,18 @@ static int roster_set(struct iq_req *req, const char *owner, size_t olen)
 		}
 	}
 	if (nitems != 1)
-		return answered(mod_iq_error(req, "bad-request"));
+		return mod_iq_error(req, "bad-request");
 	const char *jattr = stz_attr(s, item, "jid");
 	struct jid *j = malloc(sizeof(*j));
 	if (j == NULL)
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	char contact[BARE_MAX + 1];
 	int clen = -1;
 	if (jattr && jid_parse(jattr, strlen(jattr), j) == XS_OK && j->resource[0] == '\0')
 		clen = jid_bare(j, contact, sizeof(contact));
 	free(j);
 	if (clen <= 0)
-		return answered(mod_iq_error(req, "bad-request"));
+		return mod_iq_error(req, "bad-request");
 	const char *sa = stz_attr(s, item, "subscription");
 	if (sa && strcmp(sa, "remove") == 0)
 		return roster_remove(req, owner, olen, contact, (size_t)clen);
@@ -1331,24 +1324,24 @@ static int roster_set(struct iq_req *req, const char *owner, size_t olen)
 	const char *name = stz_attr(s, item, "name");
 	size_t nlen = name ? strlen(name) : 0;
 	if (nlen > R.o.max_name)
-		return answered(mod_iq_error(req, "not-acceptable"));
+		return mod_iq_error(req, "not-acceptable");
 	size_t glen;
 	uint16_t ngroups;
 	const char *cond;
 	uint8_t *groups = groups_pack(s, item, &glen, &ngroups, &cond);
 	if (groups == NULL)
-		return answered(mod_iq_error(req, cond));
+		return mod_iq_error(req, cond);
 
 	MDB_txn *txn;
 	struct pair p;
 	if (mod_db_begin(&txn) != XS_OK) {
 		free(groups);
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	}
 	if (pair_load(&p, txn, owner, olen, contact, (size_t)clen) != XS_OK) {
 		mod_db_end(txn, false);
 		free(groups);
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	}
 	struct item nw = p.old;
 	nw.flags |= F_LISTED;
@@ -1362,18 +1355,17 @@ static int roster_set(struct iq_req *req, const char *owner, size_t olen)
 		free(groups);
 		char text[64];
 		snprintf(text, sizeof(text), "the roster is full (%" PRIu32 " items)", R.o.max_items);
-		return answered(mod_iq_error_ext(req, "resource-constraint", "cancel", NULL, NULL, text));
+		return mod_iq_error_ext(req, "resource-constraint", "cancel", NULL, NULL, text);
 	}
 	int rc = pair_store(&p, &nw, true);
 	free(groups);
 	if (mod_db_end(txn, rc == XS_OK) != XS_OK || rc != XS_OK) {
 		pair_done(&p);
-		return answered(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	}
 	push(owner, &p.nw, false, &p.meta);
 	pair_done(&p);
-	mod_iq_result_begin(req);
-	return answered(mod_iq_result_send(req));
+	return mod_iq_result_empty(req);
 }
 
 static int on_iq(struct iq_req *req, void *arg)
@@ -1386,19 +1378,19 @@ static int on_iq(struct iq_req *req, void *arg)
 	size_t olen = jid_bare_len(from);
 	char owner[BARE_MAX + 1];
 	if (olen == 0 || olen > BARE_MAX)
-		return answered(mod_iq_error(req, "bad-request"));
+		return mod_iq_error(req, "bad-request");
 	memcpy(owner, from, olen);
 	owner[olen] = '\0';
 	/* §2.3.3: only the account itself reads or changes its roster. */
 	if (stz_has_to(s) && strcmp(stz_to(s), owner) != 0)
-		return answered(mod_iq_error(req, "forbidden"));
+		return mod_iq_error(req, "forbidden");
 	if (!stz_node_is(s, req->payload, "query", NS_ROSTER))
-		return answered(mod_iq_error(req, "bad-request"));
+		return mod_iq_error(req, "bad-request");
 	if (s->h->type == STZ_T_GET)
 		return roster_get(req, owner, olen);
 	if (s->h->type == STZ_T_SET)
 		return roster_set(req, owner, olen);
-	return answered(mod_iq_error(req, "bad-request"));
+	return mod_iq_error(req, "bad-request");
 }
 
 /* ------------------------------------------------------------ options and init */

@@ -17,11 +17,6 @@
 
 #define NS_TIME "urn:xmpp:time"
 
-static int done(int rc)
-{
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 /* XEP-0082 DateTime in UTC with milliseconds. */
 static int utc_now(char *out, size_t cap)
 {
@@ -46,15 +41,15 @@ static int on_time(struct iq_req *req, void *arg)
 	const struct stz *s = req->stz;
 	const char *refused = xmpp_server_get_error(s);
 	if (refused)
-		return done(mod_iq_error(req, refused));
+		return mod_iq_error(req, refused);
 	char utc[48];
 	if (utc_now(utc, sizeof(utc)) != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
+		return mod_iq_error(req, "internal-server-error");
 	struct stz_builder *b = mod_iq_result_begin(req);
 	if (stz_b_openz(b, "time", NS_TIME) != XS_OK || text_child(b, "tzo", "+00:00") != XS_OK ||
 	    text_child(b, "utc", utc) != XS_OK || stz_b_close(b) != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
-	return done(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int time_check(const struct cfg_node *opts)

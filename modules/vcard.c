@@ -716,22 +716,6 @@ static int vcard_store(MDB_txn *t, const char *bare, const void *blob, size_t le
 
 /* ---------------------------------------------------------------- vcard-temp */
 
-/* After mod_iq_result_send: answered either way (a failed send was answered
- * with internal-server-error by the core). */
-static int sent(int rc)
-{
-	(void)rc;
-	return XS_DONE;
-}
-
-/* An error answer; when even that fails, XS_PASS lets the core answer. */
-static int iq_fail(struct iq_req *req, const char *cond, const char *text)
-{
-	int rc = text ? mod_iq_error_ext(req, cond, NULL, NULL, NULL, text)
-	              : mod_iq_error(req, cond);
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 /* An empty <vCard/>, or one with the given FN and DESC. */
 static int reply_plain_vcard(struct iq_req *req, const char *fn, const char *desc)
 {
@@ -744,17 +728,17 @@ static int reply_plain_vcard(struct iq_req *req, const char *fn, const char *des
 			rc = XS_ERROR;
 	}
 	if (rc != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int vcard_get(struct iq_req *req, const char *target, bool own)
 {
 	if (strlen(target) > KEY_MAX) /* no account has a longer JID */
-		return iq_fail(req, "service-unavailable", NULL);
+		return mod_iq_error(req, "service-unavailable");
 	MDB_txn *t = mod_db_read();
 	if (t == NULL)
-		return iq_fail(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	MDB_val k = { strlen(target), (void *)target }, v;
 	int rc = mdb_get(t, V.vcard, &k, &v);
 	if (rc == MDB_NOTFOUND && own) /* also a session without an account (anonymous) */
@@ -764,31 +748,31 @@ static int vcard_get(struct iq_req *req, const char *target, bool own)
 		int u = users_get(mod_data_db(), t, target, &creds);
 		memset(&creds, 0, sizeof(creds));
 		if (u == XS_PASS)
-			return iq_fail(req, "service-unavailable", NULL);
+			return mod_iq_error(req, "service-unavailable");
 		if (u != XS_OK)
-			return iq_fail(req, "internal-server-error", NULL);
+			return mod_iq_error(req, "internal-server-error");
 		return reply_plain_vcard(req, NULL, NULL);
 	}
 	if (rc != 0) {
 		log_error("vcard: reading the vCard of %s: %s", target, mdb_strerror(rc));
-		return iq_fail(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	}
 	/* LMDB values are not 8-byte aligned: view a copy. */
 	void *mem = malloc(v.mv_size ? v.mv_size : 1);
 	if (mem == NULL)
-		return iq_fail(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	memcpy(mem, v.mv_data, v.mv_size);
 	struct stz stored;
 	int out;
 	if (stz_view(&stored, mem, v.mv_size) != XS_OK) {
 		log_warn("vcard: the stored vCard of %s is corrupt", target);
-		out = iq_fail(req, "internal-server-error", NULL);
+		out = mod_iq_error(req, "internal-server-error");
 	} else {
 		struct stz_builder *b = mod_iq_result_begin(req);
 		if (stz_b_copy(b, &stored, 0) != XS_OK)
-			out = iq_fail(req, "internal-server-error", NULL);
+			out = mod_iq_error(req, "internal-server-error");
 		else
-			out = sent(mod_iq_result_send(req));
+			out = mod_iq_result_send(req);
 	}
 	free(mem);
 	return out;
@@ -798,16 +782,16 @@ static int vcard_set(struct iq_req *req, const char *self)
 {
 	const struct stz *s = req->stz;
 	if (!stz_node_is(s, req->payload, "vCard", NS_VCARD))
-		return iq_fail(req, "bad-request", NULL);
+		return mod_iq_error(req, "bad-request");
 	if (strlen(self) > KEY_MAX || strchr(self, '@') == NULL)
-		return iq_fail(req, "not-allowed", NULL);
+		return mod_iq_error(req, "not-allowed");
 	/* A session without an account (SASL ANONYMOUS) has nothing to keep a
 	 * vCard under, and no removal would ever drop it. */
 	int u = mod_account_exists(self);
 	if (u == XS_PASS)
-		return iq_fail(req, "not-allowed", "vCards are kept for registered accounts only");
+		return mod_iq_error_text(req, "not-allowed", "vCards are kept for registered accounts only");
 	if (u != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
+		return mod_iq_error(req, "internal-server-error");
 	bool empty = true;
 	for (uint32_t c = stz_first_child(s, req->payload); c && empty;
 	     c = stz_next_sibling(s, req->payload, c))
@@ -823,11 +807,11 @@ static int vcard_set(struct iq_req *req, const char *self)
 			char text[96];
 			snprintf(text, sizeof(text), "vCard too large: at most %zu bytes (encoded)",
 			         V.o.max_size);
-			return iq_fail(req, "not-acceptable", text);
+			return mod_iq_error_text(req, "not-acceptable", text);
 		}
 		blob = malloc(len);
 		if (blob == NULL)
-			return iq_fail(req, "internal-server-error", NULL);
+			return mod_iq_error(req, "internal-server-error");
 		stz_b_write(&V.vb, blob, 0);
 	}
 	static struct summary sm;
@@ -843,9 +827,8 @@ static int vcard_set(struct iq_req *req, const char *self)
 	}
 	free(blob);
 	if (rc != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	mod_iq_result_begin(req);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_empty(req);
 }
 
 /* vcard-temp to the server, an account or nothing (own vCard). */
@@ -855,7 +838,7 @@ static int on_vcard(struct iq_req *req, void *arg)
 	const struct stz *s = req->stz;
 	const char *from = stz_from(s);
 	if (req->preauth_conn != 0 || from[0] == '\0')
-		return iq_fail(req, "not-authorized", NULL);
+		return mod_iq_error(req, "not-authorized");
 	char self[KEY_MAX + 2];
 	size_t blen = jid_bare_len(from);
 	if (blen > KEY_MAX) /* not an account of ours: reads only */
@@ -869,18 +852,18 @@ static int on_vcard(struct iq_req *req, void *arg)
 	bool to_server = false;
 	if (stz_has_to(s)) {
 		if (jid_parse(stz_to(s), s->h->to.len, &to) != XS_OK)
-			return iq_fail(req, "jid-malformed", NULL);
+			return mod_iq_error(req, "jid-malformed");
 		to.resource[0] = '\0';
 		if (jid_bare(&to, tbuf, sizeof(tbuf)) < 0)
-			return iq_fail(req, "jid-malformed", NULL);
+			return mod_iq_error(req, "jid-malformed");
 		target = tbuf;
 		to_server = to.node[0] == '\0';
 	}
 	bool own = strcmp(target, self) == 0;
 	if (s->h->type == STZ_T_SET)
-		return own ? vcard_set(req, self) : iq_fail(req, "forbidden", NULL);
+		return own ? vcard_set(req, self) : mod_iq_error(req, "forbidden");
 	if (!stz_node_is(s, req->payload, "vCard", NS_VCARD))
-		return iq_fail(req, "bad-request", NULL);
+		return mod_iq_error(req, "bad-request");
 	if (to_server)
 		return reply_plain_vcard(req, NULL, NULL);
 	return vcard_get(req, target, own);
@@ -891,7 +874,7 @@ static int on_vjud_vcard(struct iq_req *req, void *arg)
 {
 	(void)arg;
 	if (req->stz->h->type != STZ_T_GET)
-		return iq_fail(req, "not-allowed", NULL);
+		return mod_iq_error(req, "not-allowed");
 	return reply_plain_vcard(req, V.o.name, "xmppd user directory (XEP-0055)");
 }
 
@@ -950,7 +933,7 @@ static int on_vjud_info(struct iq_req *req, void *arg)
 	(void)arg;
 	const char *refused = disco_refusal(req);
 	if (refused)
-		return iq_fail(req, refused, NULL);
+		return mod_iq_error(req, refused);
 	static const char *const features[] = { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_SEARCH, NS_VCARD };
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_DISCO_INFO);
@@ -972,8 +955,8 @@ static int on_vjud_info(struct iq_req *req, void *arg)
 			rc = stz_b_close(b);
 	}
 	if (rc != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int on_vjud_items(struct iq_req *req, void *arg)
@@ -981,11 +964,11 @@ static int on_vjud_items(struct iq_req *req, void *arg)
 	(void)arg;
 	const char *refused = disco_refusal(req);
 	if (refused)
-		return iq_fail(req, refused, NULL);
+		return mod_iq_error(req, refused);
 	struct stz_builder *b = mod_iq_result_begin(req);
 	if (stz_b_openz(b, "query", NS_DISCO_ITEMS) != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 /* ---------------------------------------------------------------- search: the form */
@@ -1023,8 +1006,8 @@ static int search_form(struct iq_req *req, const struct vjud *vj)
 		if ((rc = b_field(b, "text-single", FIELDS[f].var, FIELDS[f].label)) == XS_OK)
 			rc = stz_b_close(b);
 	if (rc != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 /* ---------------------------------------------------------------- search: the query */
@@ -1360,8 +1343,8 @@ static int search_reply(struct iq_req *req, const struct vjud *vj, const struct 
 		rc = q->form ? item_form(b, r->jids[i], &sm) : item_legacy(b, r->jids[i], &sm);
 	}
 	if (rc != XS_OK)
-		return iq_fail(req, "internal-server-error", NULL);
-	return sent(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static int on_search(struct iq_req *req, void *arg)
@@ -1369,16 +1352,16 @@ static int on_search(struct iq_req *req, void *arg)
 	const struct vjud *vj = arg;
 	const struct stz *s = req->stz;
 	if (!stz_node_is(s, req->payload, "query", NS_SEARCH))
-		return iq_fail(req, "bad-request", NULL);
+		return mod_iq_error(req, "bad-request");
 	if (s->h->type == STZ_T_GET)
 		return search_form(req, vj);
 	static struct query q;
 	bool bad;
 	const char *err = parse_query(s, req->payload, &q, &bad);
 	if (bad)
-		return iq_fail(req, "bad-request", "expected a data form of type submit");
+		return mod_iq_error_text(req, "bad-request", "expected a data form of type submit");
 	if (err)
-		return iq_fail(req, "not-acceptable", err);
+		return mod_iq_error_text(req, "not-acceptable", err);
 	struct results r = { .max = V.o.matches };
 	if (q.n > 0 || V.o.allow_return_all) {
 		r.jids = calloc(r.max, sizeof(*r.jids));
@@ -1386,7 +1369,7 @@ static int on_search(struct iq_req *req, void *arg)
 			for (size_t i = 0; i < r.n; i++)
 				free(r.jids[i]);
 			free(r.jids);
-			return iq_fail(req, "internal-server-error", NULL);
+			return mod_iq_error(req, "internal-server-error");
 		}
 	}
 	int out = search_reply(req, vj, &q, &r);

@@ -53,11 +53,6 @@ static int parse_opts(const struct cfg_node *opts, bool *show_os)
 	return XS_OK;
 }
 
-static int done(int rc)
-{
-	return rc == XS_OK ? XS_DONE : XS_PASS;
-}
-
 static int text_child(struct stz_builder *b, const char *name, const char *text)
 {
 	return xmpp_b_text_elem(b, name, NS_VERSION, text, strlen(text));
@@ -69,7 +64,7 @@ static int on_version(struct iq_req *req, void *arg)
 	const struct stz *s = req->stz;
 	const char *refused = xmpp_server_get_error(s);
 	if (refused)
-		return done(mod_iq_error(req, refused));
+		return mod_iq_error(req, refused);
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_VERSION);
 	if (rc == XS_OK)
@@ -81,8 +76,8 @@ static int on_version(struct iq_req *req, void *arg)
 	if (rc == XS_OK)
 		rc = stz_b_close(b);
 	if (rc != XS_OK)
-		return done(mod_iq_error(req, "internal-server-error"));
-	return done(mod_iq_result_send(req));
+		return mod_iq_error(req, "internal-server-error");
+	return mod_iq_result_send(req);
 }
 
 static void read_os(void)

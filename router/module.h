@@ -8,9 +8,13 @@
  * sleeping.  Handlers run in the router process, one at a time.
  *
  * Results: hooks return XS_PASS (continue the chain), XS_DONE (stop the
- * chain, the stanza goes on) or XS_DROP (stop, the stanza is dropped); IQ
- * handlers return XS_DONE when they answered and XS_PASS when they decline
- * (the client then gets service-unavailable). */
+ * chain, the stanza goes on) or XS_DROP (stop, the stanza is dropped).  An
+ * IQ handler answers exactly once: it returns what the answering function
+ * returned (mod_iq_result_send, mod_iq_error*: always XS_DONE, also when
+ * the answer could not be sent and became internal-server-error), or
+ * XS_PASS without having answered, to decline (the client then gets
+ * service-unavailable).  An IQ answered once is never answered again by the
+ * core, whatever the handler returns. */
 #ifndef XMPPD_ROUTER_MODULE_H
 #define XMPPD_ROUTER_MODULE_H
 
@@ -23,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define XMPPD_MODULE_ABI 3
+#define XMPPD_MODULE_ABI 4
 
 struct mod_ctx; /* one per loaded module; opaque */
 
@@ -109,6 +113,7 @@ struct iq_req {
 	uint64_t preauth_conn;     /* != 0: from a connection not yet authenticated (no 'from';
 	                            * only namespaces the worker lets through: jabber:iq:register) */
 	const struct msg_ip *ip;   /* with preauth_conn: the peer's address */
+	bool answered;             /* set by the answering functions below */
 };
 
 typedef int iq_fn(struct iq_req *req, void *arg);
@@ -124,14 +129,22 @@ int mod_feature_add(struct mod_ctx *ctx, const char *host, const char *var);
 size_t mod_features(const char *host, const char **out, size_t max);
 
 /* Replies: a builder holding <iq type='result' to from id> already open;
- * add the payload (or nothing) and call mod_iq_result_send.  Both also work
- * for pre-authentication requests (the reply goes to the connection). */
+ * add the payload (or nothing) and call mod_iq_result_send, which closes
+ * what is open and sends it (when that fails: internal-server-error).  Both
+ * also work for pre-authentication requests (the reply goes to the
+ * connection).  The answering functions return XS_DONE, for the handler to
+ * return; a failure is logged, never answered twice. */
 struct stz_builder *mod_iq_result_begin(struct iq_req *req);
 int mod_iq_result_send(struct iq_req *req);
-/* Answers the IQ with a stanza error (RFC 6120 §8.3 condition name). */
+/* An empty result: begin and send. */
+int mod_iq_result_empty(struct iq_req *req);
+/* Answers the IQ with a stanza error (RFC 6120 §8.3 condition name), with a
+ * human-readable text (NULL: none). */
 int mod_iq_error(struct iq_req *req, const char *condition);
-/* The same with an application condition element <app xmlns='app_ns'/> and
- * an error type other than the condition's usual one (NULL: usual). */
+int mod_iq_error_text(struct iq_req *req, const char *condition, const char *text);
+/* The same with an application condition element <app xmlns='app_ns'/>, an
+ * error type other than the condition's usual one and a text (each NULL:
+ * none, the usual type). */
 int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type,
                      const char *app, const char *app_ns, const char *text);
 /* mod_iq_error with a text, without a copy of the request in the error (a

@@ -207,7 +207,8 @@ int iq_dispatch(const struct stz *s, const char *host, uint64_t preauth_conn,
 		return XS_PASS;
 	struct iq_req req = { .stz = s, .host = host, .payload = payload,
 	                      .preauth_conn = preauth_conn, .ip = ip };
-	int rc = e->fn(&req, e->arg) == XS_DONE ? XS_DONE : XS_PASS;
+	/* Answered is answered: the core adds no second error to it. */
+	int rc = e->fn(&req, e->arg) == XS_DONE || req.answered ? XS_DONE : XS_PASS;
 	if (route_trace())
 		log_trace("%016" PRIx64 " iq handler %s for %s: %s", route_trace(), ns, host,
 		          rc == XS_DONE ? "answered" : "declined");
@@ -259,6 +260,17 @@ struct stz_builder *mod_iq_result_begin(struct iq_req *req)
 	return b;
 }
 
+/* Every answer to an IQ request passes here (route_error* log what they
+ * could not build or send). */
+static int answered(struct iq_req *req)
+{
+	if (req->answered)
+		log_warn("an IQ (%s) was answered twice by its handler", stz_str(req->stz,
+		         req->stz->h->payload_ns));
+	req->answered = true;
+	return XS_DONE;
+}
+
 int mod_iq_result_send(struct iq_req *req)
 {
 	struct stz_builder *b = &P.reply;
@@ -266,28 +278,40 @@ int mod_iq_result_send(struct iq_req *req)
 		if (stz_b_close(b) != XS_OK)
 			break;
 	if (route_send(b, req->preauth_conn) != XS_OK) {
+		log_warn("an IQ result (%s) could not be built or sent",
+		         stz_str(req->stz, req->stz->h->payload_ns));
 		route_error(req->stz, "internal-server-error");
-		return XS_ERROR;
 	}
-	return XS_OK;
+	return answered(req);
+}
+
+int mod_iq_result_empty(struct iq_req *req)
+{
+	mod_iq_result_begin(req);
+	return mod_iq_result_send(req);
 }
 
 int mod_iq_error(struct iq_req *req, const char *condition)
 {
-	route_error(req->stz, condition);
-	return XS_OK;
+	return mod_iq_error_ext(req, condition, NULL, NULL, NULL, NULL);
+}
+
+int mod_iq_error_text(struct iq_req *req, const char *condition, const char *text)
+{
+	return mod_iq_error_ext(req, condition, NULL, NULL, NULL, text);
 }
 
 int mod_iq_error_ext(struct iq_req *req, const char *condition, const char *type,
                      const char *app, const char *app_ns, const char *text)
 {
-	return route_error_ext(req->stz, condition, type, app, app_ns, text) == XS_ERROR
-	       ? XS_ERROR : XS_OK;
+	route_error_ext(req->stz, condition, type, app, app_ns, text);
+	return answered(req);
 }
 
 int mod_iq_error_private(struct iq_req *req, const char *condition, const char *text)
 {
-	return route_error_private(req->stz, condition, text) == XS_ERROR ? XS_ERROR : XS_OK;
+	route_error_private(req->stz, condition, text);
+	return answered(req);
 }
 
 int mod_bounce(const struct stz *s, const char *condition)
