@@ -1,8 +1,10 @@
 /* db.c — LMDB environments of xmppd. */
 #include "lib/db.h"
+#include "lib/dbkey.h"
 #include "lib/log.h"
 #include "lib/xs.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
@@ -165,4 +167,89 @@ void db_reader_check(struct db *db)
 	int dead = 0;
 	if (db->env && mdb_reader_check(db->env, &dead) == 0 && dead > 0)
 		log_info("lmdb: cleared %d stale reader slot(s)", dead);
+}
+
+/* ---------------------------------------------------------------- session keys */
+
+static_assert(SESS_KEY_MAX == DBKEY_MAX, "one LMDB key limit");
+
+int db_sess_key(const char *full, size_t len, uint8_t buf[SESS_KEY_HASHED_LEN], MDB_val *key)
+{
+	if (len <= SESS_KEY_MAX) {
+		*key = (MDB_val){ len, (void *)full };
+		return XS_OK;
+	}
+	buf[0] = SESS_KEY_HASHED;
+	*key = (MDB_val){ SESS_KEY_HASHED_LEN, buf };
+	return dbkey_sha256(full, len, buf + 1);
+}
+
+bool db_sess_key_hashed(const MDB_val *key)
+{
+	return key->mv_size == SESS_KEY_HASHED_LEN &&
+	       ((const uint8_t *)key->mv_data)[0] == SESS_KEY_HASHED;
+}
+
+size_t db_sess_val_size(const MDB_val *key, size_t len)
+{
+	return sizeof(struct sess_rec) + (db_sess_key_hashed(key) ? len : 0);
+}
+
+void db_sess_val_fill(void *dst, const MDB_val *key, const struct sess_rec *r, const char *full,
+                      size_t len)
+{
+	memcpy(dst, r, sizeof(*r));
+	if (db_sess_key_hashed(key))
+		memcpy((char *)dst + sizeof(*r), full, len);
+}
+
+/* The full JID a derived key's record carries (after its struct sess_rec);
+ * a JID short enough to be its own key would never have been hashed. */
+static int carried(const MDB_val *val, const char **jid, size_t *len)
+{
+	if (val->mv_size <= sizeof(struct sess_rec) + SESS_KEY_MAX)
+		return XS_ERROR;
+	*jid = (const char *)val->mv_data + sizeof(struct sess_rec);
+	*len = val->mv_size - sizeof(struct sess_rec);
+	return XS_OK;
+}
+
+int db_sess_rec(const MDB_val *key, const MDB_val *val, const char *full, size_t len,
+                struct sess_rec *r)
+{
+	if (!db_sess_key_hashed(key)) {
+		if (val->mv_size != sizeof(*r))
+			return XS_ERROR;
+	} else {
+		const char *jid;
+		size_t jlen;
+		if (carried(val, &jid, &jlen) != XS_OK)
+			return XS_ERROR;
+		if (jlen != len || memcmp(jid, full, len) != 0)
+			return XS_PASS;
+	}
+	memcpy(r, val->mv_data, sizeof(*r));
+	return XS_OK;
+}
+
+int db_sess_read(const MDB_val *key, const MDB_val *val, struct sess_rec *r, char *full,
+                 size_t cap)
+{
+	const char *jid = key->mv_data;
+	size_t jlen = key->mv_size;
+	if (db_sess_key_hashed(key)) {
+		uint8_t buf[SESS_KEY_HASHED_LEN];
+		MDB_val k;
+		if (carried(val, &jid, &jlen) != XS_OK || db_sess_key(jid, jlen, buf, &k) != XS_OK ||
+		    memcmp(k.mv_data, key->mv_data, SESS_KEY_HASHED_LEN) != 0)
+			return XS_ERROR;
+	} else if (val->mv_size != sizeof(*r)) {
+		return XS_ERROR;
+	}
+	if (jlen >= cap)
+		return XS_ERROR;
+	memcpy(r, val->mv_data, sizeof(*r));
+	memcpy(full, jid, jlen);
+	full[jlen] = '\0';
+	return XS_OK;
 }

@@ -4,9 +4,10 @@
  * "meta" (server-wide values, e.g. the secret behind fake SCRAM salts), and
  * the tables modules open (roster, offline, vcard, ...: see each module).
  * sessions env (cfg run_dir/sessions, MDB_NOSYNC|MDB_NOMETASYNC, cleared by
- * the master at start): "sess" (full JID -> struct sess_rec), "res"
- * (bare JID -> resource, MDB_DUPSORT) and "pres" (full JID -> the stz
- * encoding of the session's last available presence).
+ * the master at start): "sess" (session key -> struct sess_rec [+ full JID]),
+ * "res" (bare JID -> resource or session key, MDB_DUPSORT) and "pres"
+ * (session key -> the stz encoding of the session's last available
+ * presence).  Session keys are laid out below (db_sess_key).
  *
  * Every process opens an environment at most once, after fork, with
  * MDB_NOTLS; the router is the only writer of both. */
@@ -17,8 +18,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Full JIDs are keys of the session tables: LMDB keys hold at most 511 bytes. */
-#define SESS_JID_MAX 511
+/* LMDB keys, and the values of an MDB_DUPSORT table, hold at most 511 bytes
+ * (MDB_MAXKEYSIZE of Debian's liblmdb). */
+#define SESS_KEY_MAX 511
 
 /* A value of the "sess" table. */
 struct sess_rec {
@@ -29,6 +31,44 @@ struct sess_rec {
 	uint8_t flags;           /* set by modules (router/module.h enum mod_sess_flag) */
 	uint8_t pad[2];
 };
+
+/* Session keys.  A full JID may take 511 (lib/users.h USERS_JID_MAX) + 1 +
+ * 1023 bytes, more than an LMDB key holds, so:
+ *   - a full JID of at most SESS_KEY_MAX bytes (nearly all of them) is its
+ *     own key in "sess" and "pres", its "res" value is its resource, and its
+ *     "sess" value is a struct sess_rec alone;
+ *   - a longer one is keyed by SESS_KEY_HASHED (a NUL byte) + SHA-256(full
+ *     JID), SESS_KEY_HASHED_LEN bytes; its "res" value is that key, and its
+ *     "sess" value is the struct sess_rec followed by the full JID (without
+ *     a NUL), which readers check: the key alone cannot give the JID back.
+ * No JID contains U+0000, so a derived key never equals a JID's own key and
+ * a "res" value that starts with NUL is a key, never a resource. */
+#define SESS_KEY_HASHED     0x00
+#define SESS_KEY_HASHED_LEN 33
+
+/* *key = the session key of full (len bytes, a prepared full JID): full
+ * itself, or the derived key written to buf.  key points into full or buf.
+ * XS_OK or XS_ERROR (hashing failed, logged). */
+int db_sess_key(const char *full, size_t len, uint8_t buf[SESS_KEY_HASHED_LEN], MDB_val *key);
+/* Whether key (of "sess" or "pres", or a "res" value) is a derived key. */
+bool db_sess_key_hashed(const MDB_val *key);
+/* The size of the "sess" value of full (len bytes) under key. */
+size_t db_sess_val_size(const MDB_val *key, size_t len);
+/* Writes the "sess" value (r, and the full JID when key is derived) to dst,
+ * db_sess_val_size() bytes (LMDB values are not aligned: it copies bytes). */
+void db_sess_val_fill(void *dst, const MDB_val *key, const struct sess_rec *r, const char *full,
+                      size_t len);
+/* A lookup: the record (key, val) that mdb_get found under full's key, as
+ * *r.  XS_OK; XS_PASS when it carries another full JID (SHA-256 collided:
+ * not full's session); XS_ERROR when it is malformed. */
+int db_sess_rec(const MDB_val *key, const MDB_val *val, const char *full, size_t len,
+                struct sess_rec *r);
+/* A listing: the record (key, val) as *r and its full JID, NUL-terminated,
+ * in full (cap bytes).  XS_OK, or XS_ERROR when the record is malformed (its
+ * size, a carried JID that is not the one hashed into the key) or its JID
+ * does not fit cap. */
+int db_sess_read(const MDB_val *key, const MDB_val *val, struct sess_rec *r, char *full,
+                 size_t cap);
 
 struct db {
 	MDB_env *env;

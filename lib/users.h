@@ -9,8 +9,9 @@
 #include <stddef.h>
 
 #define USER_REC_VERSION 1
-/* Bare JIDs are the key: LMDB keys hold at most 511 bytes.  Sessions (full
- * JIDs) are keys of the session table too: see SESS_JID_MAX in lib/db.h. */
+/* Bare JIDs are the key: LMDB keys hold at most 511 bytes (SESS_KEY_MAX in
+ * lib/db.h).  A session's full JID may be longer: the session table derives
+ * a key for it (db_sess_key). */
 #define USERS_JID_MAX 511
 
 struct user_rec {

@@ -7,6 +7,7 @@
 
 #include "lib/cfg.h"
 #include "lib/db.h"
+#include "lib/jid.h"
 #include "lib/msg.h"
 #include "lib/xs.h"
 
@@ -133,19 +134,20 @@ static void print_sessions(const char *run_dir)
 	       "priority", "presence", "since");
 	MDB_val k, v;
 	unsigned n = 0;
+	char full[JID_MAX + 1];
 	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct sess_rec r;
-		if (v.mv_size != sizeof(r))
+		/* A long JID's key is derived from it: the record carries the JID. */
+		if (db_sess_read(&k, &v, &r, full, sizeof(full)) != XS_OK)
 			continue;
-		memcpy(&r, v.mv_data, sizeof(r));
 		char when[32] = "?";
 		time_t t = (time_t)r.since;
 		struct tm tm;
 		if (localtime_r(&t, &tm) != NULL)
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("  %-40.*s %6u %#18" PRIx64 " %8d %11s  %s\n", (int)k.mv_size,
-		       (const char *)k.mv_data, conn_id_worker(r.conn), r.conn, r.priority,
+		printf("  %-40s %6u %#18" PRIx64 " %8d %11s  %s\n", full,
+		       conn_id_worker(r.conn), r.conn, r.priority,
 		       r.available ? "available" : "unavailable", when);
 		n++;
 	}

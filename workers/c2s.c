@@ -283,16 +283,20 @@ static void request_bind(struct conn *c, const struct stz *s, uint32_t bind)
 	char bare[JID_MAX + 1];
 	int bl = snprintf(bare, sizeof(bare), "%s@%s", c->user, c->host);
 	size_t rl = strlen(res);
-	/* The session table's keys are bounded (lib/db.h); a generated
-	 * resource needs about 20 bytes. */
-	if ((size_t)bl + 1 + (rl ? rl : 20) > SESS_JID_MAX) {
-		reply_error(c, s, "not-allowed");
+	/* Prepared parts of at most 1023 bytes always fit; the bound keeps the
+	 * record's 16-bit lengths and the router's JID buffers (JID_MAX, with
+	 * room for a generated resource of about 20 bytes) in range should that
+	 * ever change.  The session table takes any length (lib/db.h). */
+	if (bl < 0 || (size_t)bl + 1 + (rl ? rl : 20) > JID_MAX) {
+		reply_error(c, s, "internal-server-error");
 		return;
 	}
 	size_t len = sizeof(struct msg_bind) + (size_t)bl + 1 + rl + 1;
 	struct msg_bind *m = calloc(1, len);
-	if (m == NULL)
+	if (m == NULL) {
+		reply_error(c, s, "internal-server-error");
 		return;
+	}
 	m->conn = c->id;
 	m->bare_len = (uint16_t)bl;
 	m->res_len = (uint16_t)rl;
