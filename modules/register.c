@@ -8,12 +8,14 @@
  *           else service-unavailable (XEP-0077 §3.1: a host without in-band
  *           registration MUST answer that; Prosody does the same).
  *   set  <username/><password/> -> the account is created (SCRAM keys only).
- *        Refusals: registration closed -> service-unavailable; a username or
- *        password missing or empty -> not-acceptable (§3.1 MUST); a username
- *        nodeprep refuses -> jid-malformed (RFC 6120 §8.3.3.8; ejabberd says
- *        bad-request); a password shorter than min_password_length characters
- *        or longer than PASS_MAX bytes, or a bare JID longer than an LMDB key
- *        -> not-acceptable with a text; the name taken -> conflict; more than
+ *        Refusals, in this order: registration closed -> service-unavailable;
+ *        a username or password missing or empty -> not-acceptable (§3.1
+ *        MUST); a username nodeprep refuses -> jid-malformed (RFC 6120
+ *        §8.3.3.8; ejabberd says bad-request); a bare JID longer than an LMDB
+ *        key -> not-acceptable with a text; the name taken -> conflict,
+ *        whatever the password (§3.1: existence is decided first); a password
+ *        shorter than min_password_length characters or longer than PASS_MAX
+ *        bytes -> not-acceptable with a text; more than
  *        limits.registration_rate_per_ip accounts from one address within an
  *        hour -> resource-constraint (type wait), as ejabberd answers.
  *   set  <remove/> -> unexpected-request (§3.2: no 'from', not registered).
@@ -94,6 +96,7 @@ struct reg_form {
 	size_t ulen;
 	char pass[PASS_MAX + 1];
 	size_t plen;
+	bool pass_long;                    /* over PASS_MAX bytes: refused after the name */
 };
 
 enum form_status { FORM_OK = 0, FORM_BAD, FORM_USER_LONG, FORM_PASS_LONG };
@@ -157,7 +160,7 @@ static enum form_status elem_text(const struct stz *s, uint32_t n, char *out, si
 
 static enum form_status read_form(const struct stz *s, uint32_t q, struct reg_form *f)
 {
-	f->has_user = f->has_pass = f->has_remove = false;
+	f->has_user = f->has_pass = f->has_remove = f->pass_long = false;
 	f->nelems = 0;
 	f->user[0] = f->pass[0] = '\0';
 	f->ulen = f->plen = 0;
@@ -177,6 +180,13 @@ static enum form_status read_form(const struct stz *s, uint32_t q, struct reg_fo
 				return FORM_BAD;
 			f->has_pass = true;
 			st = elem_text(s, c, f->pass, sizeof(f->pass), &f->plen, FORM_PASS_LONG);
+			/* Judged with the password policy, once the name is known
+			 * to be free (XEP-0077 §3.1: a taken name is a conflict). */
+			if (st == FORM_PASS_LONG) {
+				f->pass_long = true;
+				f->plen = 0;
+				st = FORM_OK;
+			}
 		} else if (stz_node_is(s, c, "remove", NS_REGISTER)) {
 			f->has_remove = true;
 		}
@@ -192,8 +202,6 @@ static int form_refusal(struct iq_req *req, enum form_status st)
 	switch (st) {
 	case FORM_USER_LONG:
 		return reply_error(req, "not-acceptable", "The username is too long");
-	case FORM_PASS_LONG:
-		return reply_error(req, "not-acceptable", "The password is too long");
 	default:
 		return reply_error(req, "bad-request", NULL);
 	}
@@ -208,9 +216,11 @@ static size_t utf8_chars(const char *p, size_t len)
 	return n;
 }
 
-/* XS_OK when the password is acceptable, else answers and returns XS_DONE/XS_PASS. */
+/* XS_OK when the password is acceptable, else answers and returns XS_DONE. */
 static int check_password(struct iq_req *req, const struct reg_form *f)
 {
+	if (f->pass_long)
+		return reply_error(req, "not-acceptable", "The password is too long");
 	if (utf8_chars(f->pass, f->plen) < R.min_pass)
 		return reply_error(req, "not-acceptable", "The password is too short");
 	return XS_OK;
@@ -294,7 +304,7 @@ static int create(struct iq_req *req, const struct reg_form *f)
 {
 	static const struct msg_ip unknown_ip;
 	const struct msg_ip *ip = req->ip ? req->ip : &unknown_ip;
-	if (!f->has_user || f->ulen == 0 || !f->has_pass || f->plen == 0)
+	if (!f->has_user || f->ulen == 0 || !f->has_pass || (f->plen == 0 && !f->pass_long))
 		return reply_error(req, "not-acceptable", "A username and a password are required");
 	char node[JID_PART_MAX + 1];
 	if (jid_nodeprep(f->user, f->ulen, node, sizeof(node)) != XS_OK || node[0] == '\0')
@@ -303,7 +313,17 @@ static int create(struct iq_req *req, const struct reg_form *f)
 	if (strlen(node) + 1 + strlen(req->host) > KEY_MAX)
 		return reply_error(req, "not-acceptable", "The username is too long");
 	snprintf(bare, sizeof(bare), "%s@%s", node, req->host);
-	int rc = check_password(req, f);
+	/* Existence first (XEP-0077 §3.1: a taken name is a conflict, whatever
+	 * the password), and before the key derivation, which costs. */
+	struct scram_creds old;
+	MDB_txn *rd = mod_db_read();
+	int rc = rd ? users_get(mod_data_db(), rd, bare, &old) : XS_ERROR;
+	explicit_bzero(&old, sizeof(old));
+	if (rc == XS_OK)
+		return reply_error(req, "conflict", NULL);
+	if (rc == XS_ERROR)
+		return reply_error(req, "internal-server-error", NULL);
+	rc = check_password(req, f);
 	if (rc != XS_OK)
 		return rc;
 
@@ -316,16 +336,6 @@ static int create(struct iq_req *req, const struct reg_form *f)
 		return reply_error(req, "resource-constraint",
 		                   "Too many accounts were created from your address; try later");
 	}
-	/* A taken name is refused before the key derivation, which costs. */
-	struct scram_creds old;
-	MDB_txn *rd = mod_db_read();
-	rc = rd ? users_get(mod_data_db(), rd, bare, &old) : XS_ERROR;
-	explicit_bzero(&old, sizeof(old));
-	if (rc == XS_OK)
-		return reply_error(req, "conflict", NULL);
-	if (rc == XS_ERROR)
-		return reply_error(req, "internal-server-error", NULL);
-
 	rc = add_account(bare, f);
 	if (rc == XS_PASS)
 		return reply_error(req, "conflict", NULL);
@@ -432,7 +442,7 @@ static int cancel(struct iq_req *req, const struct reg_form *f, const char *bare
 static int change_password(struct iq_req *req, const struct reg_form *f, const struct jid *j,
                            const char *bare)
 {
-	if (!f->has_pass || f->plen == 0)
+	if (!f->has_pass || (f->plen == 0 && !f->pass_long))
 		return reply_error(req, "bad-request", "A new password is required");
 	if (f->has_user) {
 		char node[JID_PART_MAX + 1];

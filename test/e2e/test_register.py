@@ -265,6 +265,14 @@ async def t_conflict(_env):
         for name in ('dave', 'DAVE'):
             el = await register_raw(env, name, 'dave-pass-2', name)
             expect_error(el, 'conflict', 'cancel', 'in-band name %s again' % name)
+        # Existence is decided before the password policy: a taken name is a
+        # conflict whatever the password, too short or too long.
+        for pw, what in (('x', 'a password below the minimum length'),
+                         ('p' * 5000, 'a password over the maximum length')):
+            el = await register_raw(env, 'alice', pw, 'alice again with ' + what)
+            expect_error(el, 'conflict', 'cancel', 'taken name with ' + what)
+        el = await register_raw(env, 'erin', 'p' * 5000, 'a free name, password too long')
+        expect_error(el, 'not-acceptable', 'modify', 'a free name with a password too long')
         await env.login('alice@localhost/a')
         await env.login('dave@localhost/d', 'dave-pass-1')
         await login_fails(env, 'dave@localhost/x', 'dave-pass-2', 'password of the refused one')
