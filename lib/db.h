@@ -28,7 +28,8 @@ struct sess_rec {
 	int64_t since;           /* unix time of binding */
 	int32_t priority;
 	uint8_t available;       /* sent available presence and not unavailable */
-	uint8_t flags;           /* set by modules (router/module.h enum mod_sess_flag) */
+	uint8_t flags;           /* router/module.h enum mod_sess_flag: set by modules, but
+	                          * SESS_F_ANONYMOUS, set by the core at binding */
 	uint8_t pad[2];
 };
 
@@ -69,6 +70,10 @@ int db_sess_rec(const MDB_val *key, const MDB_val *val, const char *full, size_t
  * does not fit cap. */
 int db_sess_read(const MDB_val *key, const MDB_val *val, struct sess_rec *r, char *full,
                  size_t cap);
+
+/* A session of SASL ANONYMOUS (RFC 4505): its bare JID is an account only
+ * while it lasts (router/module.h MOD_SESS_ANONYMOUS, the same bit). */
+#define SESS_F_ANONYMOUS 0x80
 
 struct db {
 	MDB_env *env;

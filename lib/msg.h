@@ -78,8 +78,12 @@ struct msg_bind {
 	uint64_t conn;
 	uint16_t bare_len;     /* prepared bare JID */
 	uint16_t res_len;      /* prepared requested resource; 0: the router makes one */
-	uint32_t pad;
+	uint32_t flags;        /* enum msg_bind_flag */
 	char data[];           /* bare JID, NUL, resource, NUL */
+};
+
+enum msg_bind_flag {
+	MSG_BIND_ANONYMOUS = 1, /* authenticated with SASL ANONYMOUS (no account behind it) */
 };
 
 enum msg_bind_status { BIND_OK = 0, BIND_FAILED = 1 };

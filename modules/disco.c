@@ -3,14 +3,14 @@
  * For the server (to = a host): #info lists the identity server/im and every
  * feature the loaded modules registered; #items lists the service domains
  * modules registered (mod_domain_add).  For an account (to = a local bare
- * JID, answered by the server on its behalf): #info is the identity
- * account/registered, #items is empty; a nonexistent account gets
- * service-unavailable (RFC 6121 §8.5.1).  Other modules extend every reply
+ * JID, or no 'to': the sender's own; answered by the server on its behalf):
+ * #info is the identity account/registered, or account/anonymous for the
+ * account of a SASL ANONYMOUS session while it lasts, #items is empty; a
+ * nonexistent account gets service-unavailable (RFC 6121 §8.5.1).  Other modules extend every reply
  * through the disco_info and disco_items hooks (args->jid is the account,
  * NULL for the server).  Nodes are not supported (item-not-found). */
 #include "router/module.h"
 #include "lib/jid.h"
-#include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <string.h>
@@ -41,15 +41,15 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 		return mod_iq_error(req, "bad-request");
 	/* The server, or an account (no 'to': the sender's own). */
 	const char *account = NULL;
+	enum mod_account kind = MOD_ACCOUNT_NONE;
 	if (!stz_has_to(s) || strcmp(stz_to(s), req->host) != 0) {
 		account = stz_has_to(s) ? stz_to(s) : stz_from(s);
-		struct scram_creds cr;
 		char bare[JID_MAX + 1];
 		if (!jid_has_node(account) || jid_bare_copy(account, bare, sizeof(bare)) < 0)
 			return XS_PASS;
-		int urc = users_get(mod_data_db(), mod_db_read(), bare, &cr);
-		explicit_bzero(&cr, sizeof(cr));
-		if (urc != XS_OK)
+		if (mod_account(bare, &kind) != XS_OK)
+			return mod_iq_error(req, "internal-server-error");
+		if (kind == MOD_ACCOUNT_NONE)
 			return XS_PASS;
 	}
 	const char *node = stz_attr(s, req->payload, "node");
@@ -62,7 +62,8 @@ static int answer(struct iq_req *req, const char *ns, enum hook_id hook, bool in
 		if (rc == XS_OK)
 			rc = stz_b_attrz(b, "category", "account");
 		if (rc == XS_OK)
-			rc = stz_b_attrz(b, "type", "registered");
+			rc = stz_b_attrz(b, "type",
+			                 kind == MOD_ACCOUNT_ANONYMOUS ? "anonymous" : "registered");
 		if (rc == XS_OK)
 			rc = stz_b_close(b);
 		if (rc == XS_OK)

@@ -4,7 +4,8 @@
  *   to the server:        seconds = the router's uptime (XEP-0012 §5).
  *   to an account's bare JID (or without 'to': the sender's own account),
  *   XEP-0012 §4 (offline user query):
- *     no such account                          -> service-unavailable (RFC 6121 §8.5.1)
+ *     no such account (neither registered nor a live SASL ANONYMOUS session)
+ *                                              -> service-unavailable (RFC 6121 §8.5.1)
  *     requester is neither the account nor subscribed to its presence
  *     (mod_subscription(owner, requester) is not from/both) -> forbidden (auth)
  *     the account has an available resource   -> seconds='0'
@@ -17,7 +18,10 @@
  * core when a session ended) leaves the account without available resources,
  * (now, its <status/>) is stored; when a session ends and none of the
  * account's remaining sessions is available, the time is moved to now and
- * the status kept.  An account's removal deletes its record.
+ * the status kept.  An account's removal deletes its record.  Only registered
+ * accounts are recorded: the account of a SASL ANONYMOUS session exists
+ * while a session lasts (queries about it are answered like any other), and
+ * nothing of it is kept after.
  *
  * Options: none.
  *
@@ -28,7 +32,6 @@
 #include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
-#include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <inttypes.h>
@@ -122,7 +125,7 @@ static int on_presence(struct hook_args *a, void *arg)
 		return XS_PASS;
 	char bare[JID_MAX + 1];
 	int blen = jid_bare_copy(a->jid, bare, sizeof(bare));
-	if (blen < 0 || any_available(bare, a->jid))
+	if (blen < 0 || any_available(bare, a->jid) || mod_account_exists(bare) != XS_OK)
 		return XS_PASS;
 	uint32_t st = stz_child(s, 0, "status", STZ_NS_CLIENT);
 	const char *status = st ? stz_text(s, st) : "";
@@ -141,7 +144,7 @@ static int on_session_closed(struct hook_args *a, void *arg)
 		return XS_PASS;
 	char bare[JID_MAX + 1];
 	int blen = jid_bare_copy(a->jid, bare, sizeof(bare));
-	if (blen < 0 || any_available(bare, a->jid))
+	if (blen < 0 || any_available(bare, a->jid) || mod_account_exists(bare) != XS_OK)
 		return XS_PASS;
 	struct dbkey owner;
 	MDB_txn *t;
@@ -198,12 +201,11 @@ static bool allowed(const char *owner, const char *requester)
 
 static int user_query(struct iq_req *req, const char *owner)
 {
-	struct scram_creds creds;
-	int rc = users_get(mod_data_db(), mod_db_read(), owner, &creds);
-	if (rc == XS_PASS)
-		return mod_iq_error(req, "service-unavailable");
-	if (rc != XS_OK)
+	enum mod_account kind;
+	if (mod_account(owner, &kind) != XS_OK)
 		return mod_iq_error(req, "internal-server-error");
+	if (kind == MOD_ACCOUNT_NONE)
+		return mod_iq_error(req, "service-unavailable");
 	char requester[JID_MAX + 1];
 	if (jid_bare_copy(stz_from(req->stz), requester, sizeof(requester)) < 0 ||
 	    !allowed(owner, requester))
@@ -215,7 +217,7 @@ static int user_query(struct iq_req *req, const char *owner)
 	const char *status = NULL;
 	if (dbkey_owner(&key, owner, strlen(owner)) != XS_OK)
 		return mod_iq_error(req, "internal-server-error");
-	rc = rec_get(mod_db_read(), &key, &hdr, &status);
+	int rc = rec_get(mod_db_read(), &key, &hdr, &status);
 	if (rc == XS_PASS)
 		return mod_iq_error(req, "item-not-found");
 	if (rc != XS_OK)

@@ -97,9 +97,9 @@
  * accounts).  A set rewrites the account's entries in the same child
  * transaction as the vCard, so index and vCards never disagree on disk. */
 #include "router/module.h"
+#include "lib/db.h"
 #include "lib/jid.h"
 #include "lib/log.h"
-#include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <lmdb.h>
@@ -743,14 +743,12 @@ static int vcard_get(struct iq_req *req, const char *target, bool own)
 	int rc = mdb_get(t, V.vcard, &k, &v);
 	if (rc == MDB_NOTFOUND && own) /* also a session without an account (anonymous) */
 		return reply_plain_vcard(req, NULL, NULL);
-	if (rc == MDB_NOTFOUND) {
-		struct scram_creds creds;
-		int u = users_get(mod_data_db(), t, target, &creds);
-		memset(&creds, 0, sizeof(creds));
-		if (u == XS_PASS)
-			return mod_iq_error(req, "service-unavailable");
-		if (u != XS_OK)
+	if (rc == MDB_NOTFOUND) { /* an account without a vCard, or no account */
+		enum mod_account kind;
+		if (mod_account(target, &kind) != XS_OK)
 			return mod_iq_error(req, "internal-server-error");
+		if (kind == MOD_ACCOUNT_NONE)
+			return mod_iq_error(req, "service-unavailable");
 		return reply_plain_vcard(req, NULL, NULL);
 	}
 	if (rc != 0) {

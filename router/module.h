@@ -184,6 +184,7 @@ struct stz_builder *mod_builder(struct mod_ctx *ctx);
 enum mod_sess_flag {
 	MOD_SESS_ROSTER = 1,       /* requested the roster: gets roster pushes */
 	MOD_SESS_CARBONS = 2,      /* enabled message carbons */
+	MOD_SESS_ANONYMOUS = 0x80, /* SASL ANONYMOUS (set by the core; modules cannot change it) */
 };
 
 struct mod_session {
@@ -220,6 +221,11 @@ struct db *mod_data_db(void);
 /* Whether a bare JID is a registered account: XS_OK, XS_PASS (no: e.g. a SASL
  * ANONYMOUS session, whose data nothing would ever remove), XS_ERROR. */
 int mod_account_exists(const char *bare);
+/* What a local bare JID is: a registered account, the account of live SASL
+ * ANONYMOUS sessions (it exists while one lasts: it answers like any account,
+ * keeps nothing), or nothing.  XS_OK with *out set, or XS_ERROR. */
+enum mod_account { MOD_ACCOUNT_NONE = 0, MOD_ACCOUNT_REGISTERED, MOD_ACCOUNT_ANONYMOUS };
+int mod_account(const char *bare, enum mod_account *out);
 
 /* ---- service domains (conference.HOST, vjud.HOST ...) */
 

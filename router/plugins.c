@@ -409,7 +409,7 @@ int mod_session_presence(const char *full, struct stz *out)
 
 int mod_session_flags(const char *full, uint8_t set, uint8_t clear)
 {
-	return sess_set_flags(full, set, clear);
+	return sess_set_flags(full, set & ~SESS_F_ANONYMOUS, clear & ~SESS_F_ANONYMOUS);
 }
 
 /* ---- data env */
@@ -531,6 +531,32 @@ int mod_account_exists(const char *bare)
 	int rc = t ? users_get(router_data_db(), t, bare, &cr) : XS_ERROR;
 	explicit_bzero(&cr, sizeof(cr));
 	return rc;
+}
+
+_Static_assert(MOD_SESS_ANONYMOUS == SESS_F_ANONYMOUS, "one bit for anonymous sessions");
+
+static bool anonymous_visit(const char *full, const struct sess_rec *r, void *arg)
+{
+	(void)full;
+	bool *found = arg;
+	*found = r->flags & SESS_F_ANONYMOUS;
+	return !*found;
+}
+
+int mod_account(const char *bare, enum mod_account *out)
+{
+	*out = MOD_ACCOUNT_NONE;
+	int rc = mod_account_exists(bare);
+	if (rc == XS_OK)
+		*out = MOD_ACCOUNT_REGISTERED;
+	if (rc != XS_PASS)
+		return rc == XS_ERROR ? XS_ERROR : XS_OK;
+	bool anonymous = false;
+	if (sess_foreach(bare, anonymous_visit, &anonymous) != XS_OK)
+		return XS_ERROR;
+	if (anonymous)
+		*out = MOD_ACCOUNT_ANONYMOUS;
+	return XS_OK;
 }
 
 int mod_opts_none(const char *module, const struct cfg_node *opts)

@@ -207,7 +207,8 @@ static void bind_session(unsigned w, const struct ring_rec *rec)
 		route_session_gone(full, old.conn);
 		route_kick(old.conn, KICK_CONFLICT);
 	}
-	if (sess_bind(bare, res, m->conn, out.jid, sizeof(out.jid)) != XS_OK) {
+	uint8_t flags = m->flags & MSG_BIND_ANONYMOUS ? SESS_F_ANONYMOUS : 0;
+	if (sess_bind(bare, res, m->conn, flags, out.jid, sizeof(out.jid)) != XS_OK) {
 		out.b.status = BIND_FAILED;
 		out.jid[0] = '\0';
 	}

@@ -36,9 +36,10 @@ void sess_close(void);
 /* Begins / commits the batch's transaction (lazily begun by the calls). */
 int sess_commit(void);
 /* Binds: res may be "" (one is made); an existing session of that full JID
- * is overwritten (the caller ends it first).  Writes the full JID to
- * full_out.  XS_OK or XS_ERROR. */
-int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap);
+ * is overwritten (the caller ends it first); flags start its record's flags
+ * (SESS_F_ANONYMOUS).  Writes the full JID to full_out.  XS_OK or XS_ERROR. */
+int sess_bind(const char *bare, const char *res, uint64_t conn, uint8_t flags, char *full_out,
+              size_t cap);
 /* Removes a session if it still belongs to conn.  XS_OK, XS_PASS (not there). */
 int sess_unbind(const char *full, uint64_t conn);
 int sess_get(const char *full, struct sess_rec *out);

@@ -159,7 +159,8 @@ static MDB_val res_val(const char *full, const MDB_val *key)
 	return slash ? val(slash + 1) : (MDB_val){ 0, NULL };
 }
 
-int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, size_t cap)
+int sess_bind(const char *bare, const char *res, uint64_t conn, uint8_t flags, char *full_out,
+              size_t cap)
 {
 	MDB_txn *t = txn();
 	if (t == NULL)
@@ -181,7 +182,7 @@ int sess_bind(const char *bare, const char *res, uint64_t conn, char *full_out, 
 		log_error("bind %s: its derived session key is taken by another JID", full_out);
 	if (rc != XS_OK)
 		return XS_ERROR;
-	struct sess_rec r = { .conn = conn, .since = (int64_t)time(NULL) };
+	struct sess_rec r = { .conn = conn, .since = (int64_t)time(NULL), .flags = flags };
 	if (put(full_out, (size_t)n, &sk.k, &r) != XS_OK)
 		return XS_ERROR;
 	MDB_val k = val(bare), v = res_val(full_out, &sk.k);

@@ -300,6 +300,7 @@ static void request_bind(struct conn *c, const struct stz *s, uint32_t bind)
 	m->conn = c->id;
 	m->bare_len = (uint16_t)bl;
 	m->res_len = (uint16_t)rl;
+	m->flags = c->anonymous ? MSG_BIND_ANONYMOUS : 0;
 	memcpy(m->data, bare, (size_t)bl + 1);
 	memcpy(m->data + bl + 1, res, rl + 1);
 	free(c->pending_id);

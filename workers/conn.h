@@ -43,6 +43,7 @@ struct conn {
 	uint8_t auth_failures;
 	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
 	bool trace;              /* its user is traced (xmppctl trace): log every stage */
+	bool anonymous;          /* authenticated with SASL ANONYMOUS */
 	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */

@@ -327,6 +327,7 @@ static int anonymous(struct conn *c)
 	gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof(rnd));
 	snprintf(user, sizeof(user), "anon-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
 	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	c->anonymous = true;
 	return succeed(c, user, NULL);
 }
 

@@ -19,8 +19,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import (REPO, Env, TestFailure, build_dir, check, e2e_test, pid_alive, pid_cmdline,
-                     proc_children)
+from harness import (REPO, Env, TestFailure, build_dir, check, e2e_test, eventually,
+                     expect_error, pid_alive, pid_cmdline, proc_children, stanza_error)
 from test_tls import tls_server
 
 RUN_PORTS = (5222, 5223)  # etc/xmppd.yml
@@ -295,3 +295,71 @@ async def t_slixmpp_defaults(_env):
               'SCRAM-SHA-256-PLUS with tls-unique' % mech)
         c.x.send_presence()
         await chat(c, a, 'bound to the channel')
+
+
+# ------------------------------------------------------------------ SASL ANONYMOUS
+
+
+NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info'
+NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items'
+
+
+def identities(iq):
+    q = iq.xml.find('{%s}query' % NS_DISCO_INFO)
+    return [] if q is None else [(i.get('category'), i.get('type'))
+                                 for i in q.findall('{%s}identity' % NS_DISCO_INFO)]
+
+
+@e2e_test('anonymous_account_is_whole', timeout=60,
+          server={'extra_config': 'host_config: {localhost: {anonymous: true}}\n'})
+async def t_anonymous_whole(env):
+    """A SASL ANONYMOUS session's bare JID is an account while the session lasts (RFC
+    6120 10.3, RFC 6121 8.5.1): it answers disco#info (account/anonymous) and #items, IQs
+    without 'to', the roster, presence, private storage and vCard with results or the
+    errors RFC 6120 allows, never service-unavailable; once the session ends it is gone."""
+    await env.register('bob')
+    anon = await env.login('localhost', password='', mech='ANONYMOUS')  # presence echoed
+    me = anon.x.boundjid.bare
+    check(me.startswith('anon-'), 'anonymous login bound %s' % anon.jid)
+    for to in (me, None):
+        env.step('disco#info of the own account, to=%s' % to)
+        kind, r = await anon.iq_get(to, NS_DISCO_INFO)
+        check(kind == 'result', 'disco#info to %s: %s %s' % (to, kind, stanza_error(r)))
+        check(('account', 'anonymous') in identities(r),
+              'disco#info to %s: identities %s, expected account/anonymous'
+              % (to, identities(r)))
+        kind, r = await anon.iq_get(to, NS_DISCO_ITEMS)
+        check(kind == 'result', 'disco#items to %s: %s %s' % (to, kind, stanza_error(r)))
+        kind, r = await anon.iq_get(to, 'jabber:iq:roster')
+        check(kind == 'result' and r.xml.find('{jabber:iq:roster}query') is not None and
+              len(r.xml.find('{jabber:iq:roster}query')) == 0,
+              'roster get to %s: %s %s' % (to, kind, r))
+    env.step('an IQ without to (ping) is answered')
+    await anon.ping(None)
+    env.step('private storage and vCard: results or allowed errors')
+    kind, r = await anon.send_iq('get', "<query xmlns='jabber:iq:private'><a xmlns='x:y'/>"
+                                 "</query>")
+    check(kind == 'result', 'private get: %s %s' % (kind, stanza_error(r)))
+    kind, r = await anon.send_iq('set', "<query xmlns='jabber:iq:private'><a xmlns='x:y'>1</a>"
+                                 "</query>")
+    expect_error(kind, r, 'not-allowed', 'private set (nothing is kept for the account)')
+    kind, r = await anon.send_iq('get', "<vCard xmlns='vcard-temp'/>")
+    check(kind == 'result', 'own vCard get: %s %s' % (kind, stanza_error(r)))
+    kind, r = await anon.send_iq('set', "<vCard xmlns='vcard-temp'><FN>A</FN></vCard>")
+    expect_error(kind, r, 'not-allowed', 'vCard set (nothing is kept for the account)')
+
+    env.step('another user sees the account while it lasts')
+    bob = await env.login('bob@localhost/b')
+    kind, r = await bob.iq_get(me, NS_DISCO_INFO)
+    check(kind == 'result' and ('account', 'anonymous') in identities(r),
+          'bob: disco#info of %s: %s %s' % (me, kind, identities(r)))
+    kind, r = await bob.send_iq('get', "<vCard xmlns='vcard-temp'/>", to=me)
+    check(kind == 'result', 'bob: vCard of %s: %s %s' % (me, kind, stanza_error(r)))
+    await anon.close()
+    env.step('once the session ended, the account is gone')
+
+    async def gone():
+        k, rr = await bob.iq_get(me, NS_DISCO_INFO)
+        return k == 'error' and stanza_error(rr)[0] == 'service-unavailable'
+    check(await eventually(gone, 5), 'disco#info of %s still answered after its session '
+          'ended' % me)
