@@ -942,17 +942,23 @@ static void dir_del(const char *full, const char *to)
 }
 
 /* Unavailable (a copy of `src`, or a bare one) to every directed presence
- * recipient of `full`; forgets them. */
-static void dir_flush(const char *full, const struct stz *src)
+ * recipient of `full`, but its contacts (subscription from) when the
+ * broadcast just told them; forgets them all. */
+static void dir_flush(const char *full, const struct stz *src, bool contacts_told)
 {
 	struct dsess **pp = dir_find(full);
 	struct dsess *d = *pp;
 	if (d == NULL)
 		return;
 	*pp = d->next;
-	size_t flen = strlen(full);
-	for (uint32_t i = 0; i < d->n; i++)
-		route_presence(src, full, flen, d->to[i], strlen(d->to[i]), "unavailable");
+	size_t flen = strlen(full), fbl = jid_bare_len(full);
+	for (uint32_t i = 0; i < d->n; i++) {
+		size_t tl = strlen(d->to[i]);
+		if (contacts_told &&
+		    (lookup_sub(mod_db_read(), full, fbl, d->to[i], jid_bare_len(d->to[i])) & SUB_FROM))
+			continue;
+		route_presence(src, full, flen, d->to[i], tl, "unavailable");
+	}
 	dsess_free(d);
 }
 
@@ -960,11 +966,21 @@ static int on_send(struct hook_args *a, void *arg)
 {
 	(void)arg;
 	const struct stz *s = a->stz;
-	if (s == NULL || s->h->kind != STZ_PRESENCE || !stz_has_to(s) || a->jid == NULL)
+	if (s == NULL || s->h->kind != STZ_PRESENCE || a->jid == NULL)
 		return XS_PASS;
 	uint8_t t = s->h->type;
 	if (t != STZ_T_NONE && t != STZ_T_UNAVAILABLE)
 		return XS_PASS;
+	/* RFC 6121 §4.6.4: a broadcast unavailable reaches everyone it sent
+	 * directed presence to, also from a session that was never available
+	 * (for which the core runs no broadcast). */
+	if (!stz_has_to(s)) {
+		struct mod_session ms; /* not from a connection a newer one replaced */
+		if (t == STZ_T_UNAVAILABLE && mod_session(a->jid, &ms) == XS_OK &&
+		    ms.conn == s->h->conn && !ms.available)
+			dir_flush(a->jid, s, false);
+		return XS_PASS;
+	}
 	const char *full = a->jid, *to = stz_to(s);
 	size_t fbl = jid_bare_len(full), tbl = jid_bare_len(to);
 	if (same(full, fbl, to, tbl))
@@ -973,16 +989,17 @@ static int on_send(struct hook_args *a, void *arg)
 		dir_del(full, to);
 		return XS_PASS;
 	}
-	if (!(lookup_sub(mod_db_read(), full, fbl, to, tbl) & SUB_FROM))
-		dir_add(full, to);
+	/* Contacts too: a session that is not available reaches them only so,
+	 * and they must see it go (dir_flush spares them after a broadcast). */
+	dir_add(full, to);
 	return XS_PASS;
 }
 
 static int on_closed(struct hook_args *a, void *arg)
 {
 	(void)arg;
-	if (a->jid)
-		dir_flush(a->jid, NULL);
+	if (a->jid) /* a session that was available was flushed by its broadcast */
+		dir_flush(a->jid, NULL, false);
 	return XS_PASS;
 }
 
@@ -1089,7 +1106,7 @@ static int on_broadcast(struct hook_args *a, void *arg)
 	                    .initial = a->initial && s->h->type == STZ_T_NONE };
 	broadcast_scan(&bc);
 	if (s->h->type == STZ_T_UNAVAILABLE)
-		dir_flush(bc.full, s);
+		dir_flush(bc.full, s, true);
 	return XS_PASS;
 }
 

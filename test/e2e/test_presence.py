@@ -284,6 +284,47 @@ async def t_directed(env):
     await d.presence_from(a2.full, 'unavailable', 'unavailable of a never available session')
 
 
+@e2e_test('presence_directed_without_initial_presence')
+async def t_directed_no_initial(env):
+    """RFC 6121 4.6: a session that never sent initial presence sends directed presence
+    to a bare JID: every available resource of it gets it (two here), a second one with
+    another <show/> arrives as a change, a directed unavailable arrives; after a new
+    directed available, a broadcast unavailable (no 'to') reaches the recipient too
+    (4.6.4), although the sender was never available.  The same for a contact."""
+    for u in ('alice', 'dave', 'carl'):
+        await env.register(u)
+    await make_mutual(env, 'alice', 'carl')
+    for peer in ('dave', 'carl'):
+        env.step('recipient %s' % peer)
+        r1 = await Raw.login(env, peer, 'one', presence='')
+        r2 = await Raw.login(env, peer, 'two', presence='')
+        a = await Raw.login(env, 'alice', 'quiet-' + peer)  # no initial presence
+        await a.send("<presence to='%s@localhost'><show>chat</show></presence>" % peer)
+        for r in (r1, r2):
+            p = await r.presence_from(a.full, None, 'directed available at %s' % r.full)
+            check(p.findtext('{jabber:client}show') == 'chat', 'show %s' % show(p))
+        await a.send("<presence to='%s@localhost'><show>away</show></presence>" % peer)
+        for r in (r1, r2):
+            p = await r.presence_from(a.full, None, 'the change at %s' % r.full)
+            check(p.findtext('{jabber:client}show') == 'away', 'changed show %s' % show(p))
+        await a.send("<presence to='%s@localhost' type='unavailable'/>" % peer)
+        for r in (r1, r2):
+            await r.presence_from(a.full, 'unavailable', 'directed unavailable at %s' % r.full)
+        env.step('directed available, then a broadcast unavailable (%s)' % peer)
+        await a.send("<presence to='%s@localhost'/>" % peer)
+        for r in (r1, r2):
+            await r.presence_from(a.full, None, 'second directed available at %s' % r.full)
+        await a.send("<presence type='unavailable'/>")
+        for r in (r1, r2):
+            await r.presence_from(a.full, 'unavailable', 'broadcast unavailable of a session '
+                                  'that was never available, at %s' % r.full)
+        await a.close()
+        for r in (r1, r2):
+            await r.expect_none(r.presence_pred(a.full, 'unavailable'),
+                                'a second unavailable after the close')
+            await r.close()
+
+
 @e2e_test('presence_unavailable_on_close_and_crash', timeout=90, expect_child_death=True)
 async def t_close_crash(env):
     """Contacts get unavailable when a session ends by a clean close and when its worker is
