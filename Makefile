@@ -17,7 +17,8 @@ PYTHON  ?= /usr/bin/python3
 
 # Debian packages the build, the server and the tests need.
 DEB_PKGS := gcc make pkg-config libxml2-dev libgnutls28-dev liblmdb-dev libyaml-dev \
-            libidn-dev libcmocka-dev python3-slixmpp python3-aioxmpp python3-cryptography openssl groff-base logrotate
+            libidn-dev libcmocka-dev python3-slixmpp python3-aioxmpp python3-cryptography openssl \
+            groff-base logrotate
 
 COMMON_SRC := $(wildcard lib/*.c) $(filter-out shm/dump.c,$(wildcard shm/*.c))
 XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \

@@ -4,7 +4,7 @@
     XMPPD_BUILD=build /usr/bin/python3 test/e2e/run.py [NAME-SUBSTRING ...]
 
 Each test starts its own xmppd (free port, temporary directory), drives it with
-slixmpp or raw sockets, and stops it.  One PASS/FAIL line per test, then
+slixmpp, aioxmpp or raw sockets, and stops it.  One PASS/FAIL line per test, then
 "e2e: N passed, M failed"; the exit status is non-zero if any test failed.
 The temporary directory (config, data, run, xmppd.log) of a failed test is kept.
 """
