@@ -3,6 +3,7 @@
 #include "lib/buf.h"
 #include "lib/jid.h"
 #include "lib/log.h"
+#include "lib/xmpp.h"
 #include "lib/xs.h"
 
 #include <libxml/parser.h>
@@ -50,8 +51,13 @@ struct xmlstream {
 	bool prep;               /* stanzas: drop the client's from=, prepare to= */
 	unsigned stamp_gen;      /* xmlstream_stamp calls so far */
 	unsigned open_gen;       /* ... when the current stanza's start tag came */
+	uint8_t head;            /* the stream's first bytes: enum head */
 	bool restart, failed, to_bad, resuming;
 };
+
+/* Where the opening of a stream is: the bytes of a UTF-8 byte order mark
+ * seen so far (0-3), then HEAD_DONE once libxml2 has the first byte. */
+enum head { HEAD_BOM_DONE = 3, HEAD_DONE = 4 };
 
 static void fail(struct xmlstream *xs, const char *condition)
 {
@@ -295,6 +301,14 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 	}
 	struct stz_builder *b = &xs->kit->b;
 	const char *uri = ns_name(URI);
+	/* A stream header inside the stream (a restart nobody asked for) would
+	 * take everything after it for its content until the limits or a
+	 * timeout: RFC 6120 §4.9.3.25, a first-level child we do not support. */
+	if (xs->depth == 1 && strcmp(uri, NS_STREAMS) == 0 &&
+	    strcmp((const char *)localname, "stream") == 0) {
+		fail(xs, "unsupported-stanza-type");
+		return;
+	}
 	if (xs->depth == 1) {
 		stz_b_reset(b);
 		xs->to_bad = false;
@@ -505,6 +519,7 @@ static int start_stream(struct xmlstream *xs)
 {
 	kit_give(xs);
 	xs->depth = 0;
+	xs->head = 0;
 	xs->restart = false;
 	xs->resuming = false;
 	free(xs->replay);
@@ -589,6 +604,39 @@ static void maybe_idle(struct xmlstream *xs)
 	kit_give(xs);
 }
 
+/* The first bytes of a stream, in whatever reads they come: one UTF-8 byte
+ * order mark is dropped here (libxml2 takes one or not depending on how
+ * many bytes it saw at once, and two when read whole), and the next byte
+ * must open the XML: '<' or white space.  A second mark, or any other text
+ * before the markup, is not well-formed (XML 1.0 §2.8); UTF-16 (its marks,
+ * or a NUL byte) is refused as RFC 6120 §11.6 says. */
+static int stream_head(struct xmlstream *xs, const char **data, size_t *len)
+{
+	static const unsigned char bom[3] = { 0xef, 0xbb, 0xbf };
+	while (*len > 0 && xs->head != HEAD_DONE) {
+		unsigned char c = (unsigned char)**data;
+		if (xs->head < HEAD_BOM_DONE && c == bom[xs->head]) {
+			xs->head++;
+			(*data)++;
+			(*len)--;
+			continue;
+		}
+		if (xs->head != 0 && xs->head != HEAD_BOM_DONE) /* a mark cut short */
+			break;
+		if (c == '<' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			xs->head = HEAD_DONE;
+			return XS_OK;
+		}
+		fail(xs, c == 0xfe || c == 0xff || c == 0 ? "unsupported-encoding" : "not-well-formed");
+		return XS_ERROR;
+	}
+	if (*len > 0) {
+		fail(xs, "not-well-formed");
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
 int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len)
 {
 	if (xs->failed)
@@ -604,12 +652,8 @@ int xmlstream_feed(struct xmlstream *xs, const char *data, size_t len)
 		xs->cb->on_error(xs->arg, "internal-server-error");
 		return XS_ERROR;
 	}
-	/* A UTF-8 byte order mark opening the stream is dropped here: libxml2
-	 * takes it or not depending on how the first bytes were read. */
-	if (xs->fed == 0 && len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-		data += 3;
-		len -= 3;
-	}
+	if (xs->head != HEAD_DONE && stream_head(xs, &data, &len) != XS_OK)
+		return XS_ERROR;
 	while (len > 0 && !xs->failed && !xs->restart) {
 		/* Feed in slices so an oversized stanza is caught before libxml2
 		 * buffers an unbounded amount of it. */

@@ -66,7 +66,45 @@ raw_test('restricted_xml_doctype',
           + stream_header('localhost', decl=False)],
          'restricted-xml', send_header=False)
 raw_test('restricted_xml_comment', ["<!-- a comment -->"], 'restricted-xml')
+# One byte order mark opens a stream; a second one is text before the markup.
+raw_test('byte_order_mark_twice', [b'\xef\xbb\xbf\xef\xbb\xbf' + stream_header().encode()],
+         'not-well-formed', send_header=False)
+raw_test('utf16_byte_order_mark', [b'\xff\xfe<\x00'], 'unsupported-encoding', send_header=False)
+# A second stream header (no XML declaration) inside the stream: not a restart.
+raw_test('second_stream_header_before_auth', [stream_header(decl=False)],
+         'unsupported-stanza-type')
 raw_test('restricted_xml_processing_instruction', ["<?foo bar?>"], 'restricted-xml')
+
+
+@e2e_test('raw_byte_order_mark_in_pieces')
+async def t_bom_pieces(env):
+    """A UTF-8 byte order mark opening the stream, sent a byte at a time: the stream
+    opens as it does without one (libxml2 alone takes it or not depending on the reads)."""
+    await env.register('alice')
+    for pieces in ([b'\xef', b'\xbb', b'\xbf'], [b'\xef\xbb', b'\xbf'], [b'\xef\xbb\xbf']):
+        rs = await env.raw()
+        for p in pieces:
+            await rs.send(p)
+            await rs.wait(lambda s: s.eof, 0.05)
+        f = await rs.open_stream()
+        check(f is not None and not rs.eof, 'stream after a mark sent as %s: %r'
+              % (pieces, rs.text()[-300:]))
+        await rs.send(sasl_plain('alice', 'pw-alice'))
+        check(await rs.wait(lambda s: s.find(NS_SASL, 'success') is not None),
+              'PLAIN after a mark sent as %s: %r' % (pieces, rs.text()[-300:]))
+        await rs.close()
+
+
+@e2e_test('raw_second_stream_header_after_auth')
+async def t_second_header_bound(env):
+    """A stream header inside a bound session's stream ends it with a stream error at
+    once, not after everything that follows was taken for its content."""
+    await env.register('alice')
+    rs = await raw_login(env, 'alice', 'pw-alice', 'r')
+    await rs.send(stream_header(decl=False) + "<message to='alice@localhost'><body>x</body>"
+                  "</message>")
+    await expect_stream_error(env, rs, 'unsupported-stanza-type', 'second header when bound')
+    await fresh_client_works(env)
 
 
 @e2e_test('raw_stanza_after_auth_before_bind')
