@@ -433,6 +433,10 @@ static struct msg_ip ip_of(const struct sockaddr_storage *ss)
 	return ip;
 }
 
+/* Lines anyone can make the master write (lib/log.h). */
+static struct log_limit log_refused = { .what = "connections refused by a per-address limit" };
+static struct log_limit log_blocked = { .what = "addresses blocked for failed authentications" };
+
 static void hand_off(const struct listener *l, int fd, const struct sockaddr_storage *peer,
                      socklen_t plen)
 {
@@ -440,7 +444,8 @@ static void hand_off(const struct listener *l, int fd, const struct sockaddr_sto
 	const char *why = NULL;
 	if (!iplimit_admit(&M.cfg->limits, &ip, &why)) {
 		char a[64];
-		log_info("refused a connection from %s: %s", iplimit_str(&ip, a, sizeof(a)), why);
+		log_limited(&log_refused, LOG_LVL_INFO, "refused a connection from %s: %s",
+		            iplimit_str(&ip, a, sizeof(a)), why);
 		close(fd);
 		return;
 	}
@@ -549,8 +554,9 @@ static void worker_reports(struct child *ch)
 		} else if (m.type == MSG_SOCK_AUTH_ABUSE) {
 			char a[64];
 			iplimit_block(&m.ip, M.cfg->limits.auth_block_seconds);
-			log_warn("%s: too many failed authentications; blocked for %u s",
-			         iplimit_str(&m.ip, a, sizeof(a)), M.cfg->limits.auth_block_seconds);
+			log_limited(&log_blocked, LOG_LVL_WARNING,
+			            "%s: too many failed authentications; blocked for %u s",
+			            iplimit_str(&m.ip, a, sizeof(a)), M.cfg->limits.auth_block_seconds);
 		}
 	}
 }
@@ -1112,6 +1118,8 @@ int master_run(struct cfg *cfg, int ready_fd)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - last_sweep >= 60) {
 			iplimit_sweep(&M.cfg->limits);
+			log_limit_flush(&log_refused);
+			log_limit_flush(&log_blocked);
 			last_sweep = now.tv_sec;
 		}
 	}

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,52 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (level > cur_level)
 		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, log_level_name(level), fmt, ap);
+	va_end(ap);
+}
+
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* The count of a finished window's lines that were not written. */
+static void limit_count(struct log_limit *l)
+{
+	if (l->suppressed > 0)
+		log_msg(l->level, "%s: %" PRIu32 " more not logged (at most %d lines in %d s)", l->what,
+		        l->suppressed, LOG_LIMIT_BURST, LOG_LIMIT_WINDOW);
+	l->suppressed = 0;
+}
+
+void log_limit_flush(struct log_limit *l)
+{
+	if (mono_s() - l->window < LOG_LIMIT_WINDOW)
+		return;
+	limit_count(l);
+	l->lines = 0;
+}
+
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+{
+	if (level > cur_level)
+		return;
+	int64_t now = mono_s();
+	if (now - l->window >= LOG_LIMIT_WINDOW) {
+		limit_count(l);
+		l->window = now;
+		l->lines = 0;
+	}
+	if (l->lines >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		l->level = level;
+		return;
+	}
+	l->lines++;
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(level, log_level_name(level), fmt, ap);

@@ -9,6 +9,7 @@
 #ifndef XMPPD_LOG_H
 #define XMPPD_LOG_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -40,6 +41,26 @@ void log_msg(enum log_level level, const char *fmt, ...)
 /* A stanza-tracing line ("trace ID stage ..."): written whatever the level,
  * labelled "trace". */
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A line that anyone outside can make the server write at will (a refused
+ * connection, a refused message): at most LOG_LIMIT_BURST of one limiter's
+ * lines in LOG_LIMIT_WINDOW seconds, then one line with the count of those
+ * not written, when the window is over (with its next line, or by
+ * log_limit_flush, which a periodic task calls).  A limiter is a static
+ * struct log_limit initialised with its subject:
+ *     static struct log_limit refused = { .what = "refused connections" }; */
+#define LOG_LIMIT_BURST  10
+#define LOG_LIMIT_WINDOW 60
+struct log_limit {
+	const char *what;       /* what its lines are about, for the count */
+	int64_t window;         /* start of the current window (monotonic seconds) */
+	uint32_t lines;         /* written in the current window */
+	uint32_t suppressed;    /* not written since the last count */
+	enum log_level level;   /* of the lines not written */
+};
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_limit_flush(struct log_limit *l);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARNING, __VA_ARGS__)

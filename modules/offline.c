@@ -251,8 +251,10 @@ static int on_offline_message(struct hook_args *a, void *arg)
 		return XS_DROP;
 	}
 	if (full) {
-		log_info("offline: queue of %s is full (%u messages, %u bytes at most); message "
-		         "from %s refused", a->jid, M.lim.max_messages, M.lim.max_bytes, stz_from(s));
+		static struct log_limit refused = { .what = "offline: messages refused by full queues" };
+		log_limited(&refused, LOG_LVL_INFO, "offline: queue of %s is full (%u messages, %u "
+		            "bytes at most); message from %s refused", a->jid, M.lim.max_messages,
+		            M.lim.max_bytes, stz_from(s));
 		mod_bounce_ext(s, "resource-constraint", NULL, NULL, NULL,
 		               "The recipient's offline message queue is full");
 		return XS_DROP;

@@ -331,8 +331,10 @@ static int create(struct iq_req *req, const struct reg_form *f)
 	unsigned limit = mod_cfg()->limits.registration_rate_per_ip;
 	char ipbuf[INET6_ADDRSTRLEN];
 	if (limit > 0 && rate_count(ip, now) >= limit) {
-		log_info("in-band registration of %s refused: %u accounts from %s within an hour",
-		         bare, limit, ip_text(ip, ipbuf, sizeof(ipbuf)));
+		static struct log_limit refused = { .what = "in-band registrations refused by the "
+		                                            "per-address rate" };
+		log_limited(&refused, LOG_LVL_INFO, "in-band registration of %s refused: %u accounts "
+		            "from %s within an hour", bare, limit, ip_text(ip, ipbuf, sizeof(ipbuf)));
 		return reply_error(req, "resource-constraint",
 		                   "Too many accounts were created from your address; try later");
 	}

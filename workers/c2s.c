@@ -99,7 +99,7 @@ static void send_header(struct conn *c)
 
 void c2s_stream_error(struct conn *c, const char *condition, const char *text)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 || c->state == C2S_CLOSING)
 		return;
 	if (!c->header_sent)
 		send_header(c);

@@ -44,6 +44,9 @@ struct conn {
 	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
 	bool trace;              /* its user is traced (xmppctl trace): log every stage */
 	bool anonymous;          /* authenticated with SASL ANONYMOUS */
+	bool overflowed;         /* over the output bound: only the stream error goes */
+	bool lingering;          /* closed; its last output drains until linger_until */
+	uint32_t linger_until;   /* worker clock (s) */
 	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */
@@ -85,7 +88,8 @@ int conn_write(struct conn *c, const char *data, size_t len);
 int conn_writez(struct conn *c, const char *s);
 /* Serialises a stanza to the client. */
 int conn_write_stz(struct conn *c, const struct stz *s);
-/* Writes what can be written now and closes the connection. */
+/* Ends the connection: the router is told, nothing more is written or read;
+ * what the socket does not take now gets a few seconds to drain. */
 void conn_close(struct conn *c);
 /* Writes queued output now; XS_OK when all of it went out. */
 int conn_flush_now(struct conn *c);

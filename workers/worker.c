@@ -30,6 +30,7 @@ enum { TAG_CONN = 1, TAG_SOCK, TAG_DOWN, TAG_SIG };
 #define READ_CHUNK   16384
 #define DOWN_BUDGET  4096     /* records taken from the down ring per iteration */
 #define OUT_MAX      (8u << 20) /* a client this far behind is cut off */
+#define LINGER_S     5          /* seconds a closed connection's last output may take */
 
 struct upq_item {
 	struct upq_item *next;
@@ -58,6 +59,8 @@ static struct {
 	size_t nreadable, readable_cap;
 	struct conn **dead;       /* closed, freed at the end of the iteration */
 	size_t ndead, dead_cap;
+	struct conn **linger;     /* closed, their last output draining (conn_close) */
+	size_t nlinger, linger_cap;
 	uint64_t now_ms;          /* monotonic clock, read once per iteration */
 	uint64_t next_sweep_ms;
 	uint64_t *shaped;         /* connections waiting for shaper tokens */
@@ -185,13 +188,27 @@ static void mark_readable(struct conn *c)
 	push_ptr((void ***)&S.readable, &S.nreadable, &S.readable_cap, (void *)(uintptr_t)c->id);
 }
 
+/* A client that does not read what it is sent: the stanza that went over
+ * the bound is not queued (the output ends between two stanzas), the stream
+ * ends with a stream error and the connection closes; both reach the client
+ * if its socket still takes them (RFC 6120 §4.9.3.18: the server will not
+ * hold more for it). */
+static void output_overflow(struct conn *c)
+{
+	static struct log_limit over = { .what = "connections cut off for not reading" };
+	log_limited(&over, LOG_LVL_WARNING, "%s: output over %u bytes not read, closing", c->peer,
+	            OUT_MAX);
+	c->overflowed = true;
+	c2s_stream_error(c, "resource-constraint", "too much output not read");
+}
+
 int conn_write(struct conn *c, const char *data, size_t len)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 || c->lingering)
 		return XS_ERROR;
-	if (buf_pending(&c->out) + len > OUT_MAX) {
-		log_warn("%s: output over %u bytes, closing", c->peer, OUT_MAX);
-		conn_close(c);
+	/* Past the bound only the stream error and the end of the stream go. */
+	if (buf_pending(&c->out) + len > OUT_MAX && !c->overflowed) {
+		output_overflow(c);
 		return XS_ERROR;
 	}
 	if (buf_append(&c->out, data, len) != XS_OK) {
@@ -214,20 +231,21 @@ uint64_t worker_trace_id(void)
 
 int conn_write_stz(struct conn *c, const struct stz *s)
 {
-	if (c->fd < 0)
+	if (c->fd < 0 || c->lingering)
 		return XS_ERROR;
 	if (s->h->trace || c->trace)
 		log_trace("%016" PRIx64 " write %s type=%s to %s (connection %016" PRIx64 ")",
 		          s->h->trace ? s->h->trace : c->id, stz_str(s, s->nodes[0].name),
 		          s->h->type ? stz_type_name(s->h->type) : "-", c->jid ? c->jid : c->peer, c->id);
-	size_t before = buf_pending(&c->out);
+	size_t before = c->out.len;
 	if (stz_to_xml(s, STZ_NS_CLIENT, &c->out) != XS_OK) {
 		conn_close(c);
 		return XS_ERROR;
 	}
-	if (buf_pending(&c->out) > OUT_MAX && before > 0) {
-		log_warn("%s: output over %u bytes, closing", c->peer, OUT_MAX);
-		conn_close(c);
+	/* One stanza alone may be larger (it was within max_stanza_size). */
+	if (buf_pending(&c->out) > OUT_MAX && before > c->out.off) {
+		c->out.len = before;
+		output_overflow(c);
 		return XS_ERROR;
 	}
 	stat_add(&S.stats->stanzas_out, 1);
@@ -314,17 +332,31 @@ static void handshake_step(struct conn *c)
 		mark_dirty(c);
 }
 
-void conn_close(struct conn *c)
+/* The socket of a connection whose session has ended: closed now, or once
+ * its last output (a stream error, the end of the stream) has drained. */
+static void close_socket(struct conn *c)
 {
-	if (c->fd < 0)
-		return;
-	if (buf_pending(&c->out) > 0)
-		(void)conn_flush(c); /* best effort: the stream error or close tag */
 	if (c->tls && !c->handshaking)
 		tls_bye(c->tls);
 	epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
+	if (c->lingering) {
+		c->lingering = false;
+		for (size_t i = 0; i < S.nlinger; i++)
+			if (S.linger[i] == c) {
+				S.linger[i] = S.linger[--S.nlinger];
+				break;
+			}
+	}
+	push_ptr((void ***)&S.dead, &S.ndead, &S.dead_cap, c);
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->fd < 0 || c->lingering)
+		return;
+	bool broken = buf_pending(&c->out) > 0 && conn_flush(c) != XS_OK;
 	c->state = C2S_CLOSING;
 	if (c->bind_sent) {
 		/* The router learns in ring order, after the bind it already has. */
@@ -346,7 +378,17 @@ void conn_close(struct conn *c)
 	S.free_slots[S.nfree++] = c->slot;
 	stat_sub(&S.stats->connections, 1);
 	report(MSG_SOCK_CLOSED, &c->ip);
-	push_ptr((void ***)&S.dead, &S.ndead, &S.dead_cap, c);
+	/* What the socket did not take yet (a client that reads slowly) gets
+	 * LINGER_S seconds; nothing is added to it any more. */
+	if (!broken && !c->handshaking && buf_pending(&c->out) > 0 &&
+	    push_ptr((void ***)&S.linger, &S.nlinger, &S.linger_cap, c) == XS_OK) {
+		c->lingering = true;
+		c->linger_until = now_s() + LINGER_S;
+		if (!c->want_out)
+			set_events(c, true);
+		return;
+	}
+	close_socket(c);
 }
 
 /* ------------------------------------------------------------ rings */
@@ -729,6 +771,9 @@ static void sweep(void)
 	S.next_sweep_ms = S.now_ms + 1000;
 	uint32_t now = now_s();
 	const struct cfg_limits *l = &W.cfg->limits;
+	for (size_t i = S.nlinger; i-- > 0;)
+		if ((int32_t)(now - S.linger[i]->linger_until) >= 0)
+			close_socket(S.linger[i]);
 	for (uint32_t i = 0; i < S.nslots; i++) {
 		struct conn *c = S.slots[i];
 		if (c == NULL || c->fd < 0)
@@ -762,8 +807,14 @@ static void flush_dirty(void)
 	for (size_t i = 0; i < S.ndirty; i++) {
 		struct conn *c = S.dirty[i];
 		c->dirty = false;
-		if (c->fd >= 0 && conn_flush(c) != XS_OK)
+		if (c->fd < 0)
+			continue;
+		if (c->lingering) {
+			if (conn_flush(c) != XS_OK || buf_pending(&c->out) == 0)
+				close_socket(c);
+		} else if (conn_flush(c) != XS_OK) {
 			conn_close(c);
+		}
 	}
 	S.ndirty = 0;
 }
@@ -913,6 +964,12 @@ int worker_main(const struct worker_args *a)
 				struct conn *c = evs[i].data.ptr;
 				if (c->fd < 0)
 					continue;
+				if (c->lingering) {
+					if ((evs[i].events & (EPOLLERR | EPOLLHUP)) || conn_flush(c) != XS_OK ||
+					    buf_pending(&c->out) == 0)
+						close_socket(c);
+					continue;
+				}
 				if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 					mark_readable(c);
 				if ((evs[i].events & EPOLLOUT) && c->handshaking)

@@ -219,3 +219,53 @@ async def t_slow_clients(env):
     worst = max(during)
     check(worst <= max(3 * baseline, baseline + 0.5),
           'a login took %.3fs with 300 slow clients connected, %.3fs without' % (worst, baseline))
+
+
+@e2e_test('limits_refusals_log_bounded', timeout=60)
+async def t_log_bounded(_env):
+    """Each refused connection used to write a log line: an attacker could fill the
+    disk.  Refusals are logged at a bounded rate (lib/log.h log_limited: 10 a minute per
+    kind, then a count of those not written)."""
+    async with own_server('limits_log_bounded',
+                          limits='connection_rate_per_ip: 2, max_connections_per_ip: 0, '
+                                 'shaper_bytes_per_second: 0') as env:
+        results = [await asyncio.to_thread(refused, env.srv.port) for _ in range(40)]
+        check(sum(results) >= 35, 'only %d of 40 connections refused' % sum(results))
+        lines = [line for line in env.srv.log().splitlines() if 'refused a connection' in line]
+        check(1 <= len(lines) <= 10, '%d refused connections wrote %d log lines, expected at '
+              'most 10 a minute' % (sum(results), len(lines)))
+
+
+@e2e_test('limits_output_not_read', timeout=90)
+async def t_not_read(_env):
+    """A client that never reads is cut off at the output bound (8 MB in the worker):
+    between two stanzas, with <stream:error><resource-constraint/> and the end of the
+    stream, which it finds after the last whole stanza once it reads (the closed
+    connection's last output is given a few seconds to drain)."""
+    async with own_server('limits_output_not_read') as env:
+        await env.register('sink')
+        await env.register('flood')
+        sink = await raw_login(env, 'sink', 'pw-sink', 'r')
+        flood = await raw_login(env, 'flood', 'pw-flood', 'f')
+        n0 = len(sink.elements)
+        body = 'x' * 100000
+        env.step('flood sends 250 messages of 100 kB; sink reads nothing')
+        for i in range(250):
+            await flood.send("<message to='sink@localhost/r' id='m%d'><body>%s</body></message>"
+                             % (i, body))
+        cut = await env.srv.wait_log(r'output over \d+ bytes not read', 30)
+        check(cut is not None, 'the worker did not cut the sink off: %s' % env.srv.log_tail(3))
+        env.step('sink reads what the server sent it')
+        check(await sink.wait(lambda s: s.eof, 20), 'the connection did not end after the cut')
+        check(sink.parse_error is None, 'what the sink got is not well-formed XML: %s (last '
+              'bytes %r)' % (sink.parse_error, sink.data[-200:]))
+        msgs = [e for e in sink.elements[n0:] if e.tag == '{jabber:client}message']
+        check(0 < len(msgs) < 250, 'the sink got %d messages' % len(msgs))
+        check(all(m.findtext('{jabber:client}body') == body for m in msgs),
+              'a message arrived cut short')
+        cond, _el = sink.stream_error()
+        check(cond == 'resource-constraint', 'stream error %r, expected resource-constraint'
+              % cond)
+        check(sink.stream_closed, 'no </stream:stream> after the stream error')
+        await flood.close()
+        await still_serves(env, 'n')
