@@ -626,6 +626,13 @@ static void on_stanza(void *arg, struct stz_builder *b, bool to_bad)
 		c2s_stream_error(c, "policy-violation", "stanza too large");
 		return;
 	}
+	/* The client ends the stream with an error of its own (RFC 6120 §4.9):
+	 * we close ours, without an error of our own about it. */
+	if (stz_node_is(&s, 0, "error", NS_STREAMS)) {
+		log_info("%s: the client sent a stream error", c->peer);
+		on_close(c);
+		return;
+	}
 	if (c->state == C2S_BOUND)
 		session_stanza(c, &s, to_bad);
 	else if (c->state == C2S_BINDING && strcmp(stz_str(&s, s.nodes[0].ns), STZ_NS_CLIENT) == 0)

@@ -193,6 +193,35 @@ async def chat(a, b, body):
 # ------------------------------------------------------------------ make run
 
 
+def config_modules(path):
+    """The module names under `modules:` of a configuration file, in order."""
+    names, inside = [], False
+    with open(path) as f:
+        for line in f:
+            if line.startswith('modules:'):
+                inside = True
+            elif inside and line.startswith('  ') and ':' in line:
+                names.append(line.split(':', 1)[0].strip())
+            elif inside and line.strip() and not line.startswith(' '):
+                inside = False
+    return names
+
+
+@e2e_test('make_run_config_is_the_installed_one', timeout=10)
+async def t_config_modules(_env):
+    """The configuration `make run` uses loads every module the installed example
+    (etc/xmppd.yml.dist) loads, and opens registration (it listens on loopback only)."""
+    run = config_modules(os.path.join(REPO, 'etc/xmppd.yml'))
+    dist = config_modules(os.path.join(REPO, 'etc/xmppd.yml.dist'))
+    check(dist and run == dist, 'modules of etc/xmppd.yml %s, of etc/xmppd.yml.dist %s'
+          % (run, dist))
+    with open(os.path.join(REPO, 'etc/xmppd.yml')) as f:
+        text = f.read()
+    check('\nregistration: open\n' in text, 'etc/xmppd.yml does not open registration')
+    check(all("ip: 127.0.0.1" in block for block in text.split('- port:')[1:]),
+          'a listener of etc/xmppd.yml is not on loopback: open registration is not for that')
+
+
 @e2e_test('newcomer_make_run', timeout=150)
 async def t_make_run(_env):
     run = MakeRun()

@@ -95,6 +95,22 @@ async def t_bom_pieces(env):
         await rs.close()
 
 
+@e2e_test('raw_client_stream_error')
+async def t_client_stream_error(env):
+    """A client that ends its stream with a <stream:error/> of its own (aioxmpp does
+    after a SASL failure) gets the end of the stream, not an error about its error."""
+    await env.register('alice')
+    rs = await env.raw()
+    await rs.open_stream()
+    await rs.send("<stream:error><undefined-condition xmlns='%s'/></stream:error>" % NS_STREAMS)
+    check(await rs.wait_eof(5), 'the server did not close after the client\'s stream error')
+    check(rs.stream_closed, 'no </stream:stream> after the client\'s stream error: %r'
+          % rs.text()[-200:])
+    cond, _ = rs.stream_error()
+    check(cond is None, 'the server answered the client\'s stream error with one: %s' % cond)
+    await fresh_client_works(env)
+
+
 @e2e_test('raw_second_stream_header_after_auth')
 async def t_second_header_bound(env):
     """A stream header inside a bound session's stream ends it with a stream error at

@@ -159,13 +159,17 @@ static void test_default_file(void **state)
 	assert_true(c.listen[1].tls);
 	assert_int_equal(c.ncertfiles, 1);
 	assert_string_equal(c.certfiles[0], "./var/cert/localhost.pem");
-	assert_int_equal(c.nmodules, 2);
-	assert_string_equal(c.modules[0].name, "ping");
-	assert_string_equal(c.modules[1].name, "disco");
-	for (size_t i = 0; i < 2; i++) {
+	/* The instant-messaging server of etc/xmppd.yml.dist, registration open. */
+	static const char *const im[] = { "roster", "offline", "carbons", "blocking", "private",
+		                          "vcard", "register", "last", "disco", "ping", "time",
+		                          "version" };
+	assert_int_equal(c.nmodules, sizeof(im) / sizeof(im[0]));
+	for (size_t i = 0; i < c.nmodules; i++) {
+		assert_string_equal(c.modules[i].name, im[i]);
 		assert_int_equal(c.modules[i].opts.kind, CFG_MAP);
 		assert_int_equal(c.modules[i].opts.nchildren, 0);
 	}
+	assert_true(cfg_registration_open(&c, "localhost"));
 	cfg_free(&c);
 }
 
