@@ -141,9 +141,13 @@ static int put(const char *full, size_t len, const MDB_val *key, const struct se
  * XS_OK, XS_PASS (taken), XS_ERROR. */
 static int own_key(const char *full, size_t len, struct skey *sk)
 {
+	if (skey_of(full, len, sk) != XS_OK)
+		return XS_ERROR;
+	if (!db_sess_key_hashed(&sk->k))
+		return XS_OK; /* the JID itself: no lookup on the common path */
 	struct sess_rec r;
 	int rc = lookup(full, len, sk, &r);
-	if (rc != XS_PASS || !db_sess_key_hashed(&sk->k))
+	if (rc != XS_PASS)
 		return rc == XS_ERROR ? XS_ERROR : XS_OK;
 	/* XS_PASS: no record (the key is free), or another JID's. */
 	MDB_val k = sk->k, v;
