@@ -74,7 +74,8 @@ enum hook_id {
 	                            * XS_PASS: the core delivers it to the available resources. */
 	HOOK_MESSAGE_DELIVERED,    /* a message was just handed to sessions of a local account:
 	                            * jid = its bare JID, conns/nconns = those sessions */
-	HOOK_USER_REMOVED,         /* jid = the bare JID of an account just deleted: drop its data
+	HOOK_USER_REMOVED,         /* jid = the bare JID of an account just deleted, or of SASL
+	                            * ANONYMOUS sessions once the last one ended: drop its data
 	                            * (in mod_db transactions of this batch) */
 	HOOK_COUNT
 };

@@ -779,6 +779,14 @@ void route_session_gone(const char *full, uint64_t conn)
 	}
 	struct hook_args a = { .jid = full };
 	hooks_run(HOOK_SESSION_CLOSED, &a);
+	/* The account of SASL ANONYMOUS sessions ends with the last of them:
+	 * what it made meanwhile (a roster, subscriptions) goes as for an
+	 * account removed, and its contacts are told (as ejabberd does). */
+	struct jref f;
+	struct pick p;
+	split(full, &f);
+	if ((r.flags & SESS_F_ANONYMOUS) && pick(f.bare, PICK_ALL, &p) == 0)
+		route_user_removed(f.bare);
 	route_leave();
 }
 

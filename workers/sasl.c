@@ -318,8 +318,9 @@ static int scram_final(struct conn *c, const char *msg, size_t len)
 	return succeed(c, user, out);
 }
 
-/* RFC 4505: a fresh, unguessable account for this session only; whatever
- * it leaves behind is the session_closed hook's to remove. */
+/* RFC 4505: a fresh, unguessable account for this session only; the
+ * router removes what it leaves behind when its last session ends
+ * (HOOK_USER_REMOVED). */
 static int anonymous(struct conn *c)
 {
 	uint8_t rnd[8];

@@ -384,8 +384,16 @@ async def t_anonymous_whole(env):
           'bob: disco#info of %s: %s %s' % (me, kind, identities(r)))
     kind, r = await bob.send_iq('get', "<vCard xmlns='vcard-temp'/>", to=me)
     check(kind == 'result', 'bob: vCard of %s: %s %s' % (me, kind, stanza_error(r)))
+    env.step('the anonymous account subscribes to bob, who approves (slixmpp default)')
+    anon.x.send_presence_subscription(pto='bob@localhost')
+    await anon.wait_until(lambda: any(p['from'].bare == 'bob@localhost' and
+                                       p['type'] == 'available' for p in anon.presences), 5,
+                          'no presence of bob: he did not approve the subscription')
     await anon.close()
-    env.step('once the session ended, the account is gone')
+    env.step('once the session ended, the account is gone, and its subscription with it')
+    await bob.wait_until(lambda: any(p['type'] == 'unsubscribe' and p['from'].bare == me
+                                     for p in bob.presences), 5,
+                         'bob was not told that the anonymous account left')
 
     async def gone():
         k, rr = await bob.iq_get(me, NS_DISCO_INFO)
