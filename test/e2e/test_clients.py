@@ -152,11 +152,20 @@ async def register_in_band(jid, password, port, cafile):
         j, layer, negotiation_timeout=10,
         override_peer=[('127.0.0.1', port, aioxmpp.connector.STARTTLSConnector())])
     try:
-        fields = await aioxmpp.ibr.get_registration_fields(stream, timeout=5)
+        try:
+            fields = await aioxmpp.ibr.get_registration_fields(stream, timeout=5)
+        except aioxmpp.errors.XMPPError as e:
+            raise TestFailure('%s: the registration form was refused: %s' % (jid, e))
+        check(fields is not None, '%s: the server offers no registration form (is in-band '
+              'registration open and the register module loaded?)' % jid)
         used = {name for _ns, name in aioxmpp.ibr.get_used_fields(fields)}
         check({'username', 'password'} <= used,
               'registration form of %s asks for %s' % (jid, sorted(used)))
-        await aioxmpp.ibr.register(stream, aioxmpp.ibr.Query(j.localpart, password), timeout=5)
+        try:
+            await aioxmpp.ibr.register(stream, aioxmpp.ibr.Query(j.localpart, password),
+                                       timeout=5)
+        except aioxmpp.errors.XMPPError as e:
+            raise TestFailure('%s: registration refused: %s' % (jid, e))
     finally:
         stream.close()
         transport.close()
