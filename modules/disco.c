@@ -6,9 +6,9 @@
  * JID, or no 'to': the sender's own; answered by the server on its behalf):
  * #info is the identity account/registered, or account/anonymous for the
  * account of a SASL ANONYMOUS session while it lasts, #items is empty; a
- * nonexistent account gets service-unavailable (RFC 6121 §8.5.1).  Other modules extend every reply
- * through the disco_info and disco_items hooks (args->jid is the account,
- * NULL for the server).  Nodes are not supported (item-not-found). */
+ * nonexistent account gets service-unavailable (RFC 6121 §8.5.1).  Other
+ * modules extend every reply through the disco_info and disco_items hooks
+ * (args->jid is the account, NULL for the server).  Nodes are not supported (item-not-found). */
 #include "router/module.h"
 #include "lib/jid.h"
 #include "lib/xmpp.h"

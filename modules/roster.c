@@ -68,7 +68,6 @@
 #include "lib/dbkey.h"
 #include "lib/jid.h"
 #include "lib/log.h"
-#include "lib/users.h"
 #include "lib/xmpp.h"
 
 #include <gnutls/crypto.h>
@@ -728,10 +727,12 @@ static bool creates_listed(const struct pair *p, const struct item *nw)
 	return !listed(&p->old, p->exists) && (nw->flags & F_LISTED);
 }
 
-static bool account_exists(MDB_txn *t, const char *bare)
+/* A registered account, or one of live SASL ANONYMOUS sessions (its roster
+ * goes when the last of them ends: HOOK_USER_REMOVED). */
+static bool account_exists(const char *bare)
 {
-	struct scram_creds creds;
-	return users_get(mod_data_db(), t, bare, &creds) == XS_OK;
+	enum mod_account kind;
+	return mod_account(bare, &kind) == XS_OK && kind != MOD_ACCOUNT_NONE;
 }
 
 /* The start of a subscription hook (a->jid the owner, a->peer the contact):
@@ -753,7 +754,7 @@ static int sub_begin(const struct hook_args *a, bool inbound, MDB_txn **txn, str
 	if (mod_db_begin(txn) != XS_OK)
 		return XS_DROP;
 	/* RFC 6121 §8.5.1: subscription stanzas to no such user are ignored. */
-	if ((inbound && !account_exists(*txn, owner)) ||
+	if ((inbound && !account_exists(owner)) ||
 	    pair_load(p, *txn, owner, olen, peer, plen) != XS_OK) {
 		mod_db_end(*txn, false);
 		return XS_DROP;

@@ -398,6 +398,12 @@ async def t_anonymous_whole(env):
     await anon.wait_until(lambda: any(p['from'].bare == 'bob@localhost' and
                                        p['type'] == 'available' for p in anon.presences), 5,
                           'no presence of bob: he did not approve the subscription')
+    kind, r = await anon.iq_get(None, 'jabber:iq:roster')
+    items = r.xml.findall('{jabber:iq:roster}query/{jabber:iq:roster}item')
+    # 'both' when bob's slixmpp also subscribed back and the anonymous one approved
+    check(kind == 'result' and len(items) == 1 and items[0].get('jid') == 'bob@localhost' and
+          items[0].get('subscription') in ('to', 'both'), 'the anonymous roster after bob '
+          'approved (his subscribed must reach the account): %s' % r)
     await anon.close()
     env.step('once the session ended, the account is gone, and its subscription with it')
     await bob.wait_until(lambda: any(p['type'] == 'unsubscribe' and p['from'].bare == me
