@@ -131,9 +131,17 @@ struct msg_trace {
 	uint32_t pad;
 };
 
+/* One record per worker for a delivery to any number of its connections:
+ * the stanza is written once, and with MSG_DELIVER_STAMP_TO each recipient
+ * gets its own 'to' (the full JID its connection is bound to) while the
+ * rest of the bytes are serialised once (group chat, pubsub notifications). */
+enum msg_deliver_flag {
+	MSG_DELIVER_STAMP_TO = 1,
+};
+
 struct msg_deliver {
 	uint32_t nconns;       /* >= 1 */
-	uint32_t pad;
+	uint32_t flags;        /* enum msg_deliver_flag */
 	uint64_t conns[];      /* then the stz encoding, 8-byte aligned */
 };
 

@@ -317,7 +317,7 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 			head.c[k++] = conns[i];
 			if (k == DELIVER_MAX) { /* a full record; the rest in the next */
 				head.d.nconns = k;
-				head.d.pad = 0;
+				head.d.flags = 0;
 				router_down(w, MSG_DOWN_DELIVER, &head,
 				            (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
 				k = 0;
@@ -326,7 +326,7 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 		if (k == 0)
 			continue;
 		head.d.nconns = k;
-		head.d.pad = 0;
+		head.d.flags = 0;
 		router_down(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
 		            s->h, s->h->size);
 	}
