@@ -209,8 +209,11 @@ static int put_attr(struct buf *out, const char *prefix, const char *name, size_
 	return XS_OK;
 }
 
+/* `cut`, for the stanza element only (else NULL): its own namespace-less
+ * 'to' is left out and *cut set to where it stood, or to the end of the
+ * attributes when it had none. */
 static int put_start_tag(const struct stz *s, uint32_t i, const char *parent_ns,
-                         struct buf *out)
+                         struct buf *out, size_t *cut)
 {
 	const struct stz_node *n = &s->nodes[i];
 	const char *ns = stz_str(s, n->ns);
@@ -222,6 +225,12 @@ static int put_start_tag(const struct stz *s, uint32_t i, const char *parent_ns,
 	unsigned nprefix = 0;
 	for (uint32_t a = n->attr_first; a < n->attr_first + n->nattrs; a++) {
 		const struct stz_attr *at = &s->attrs[a];
+		if (cut && at->ns.len == 0 && at->name.len == 2 &&
+		    memcmp(stz_str(s, at->name), "to", 2) == 0) {
+			*cut = out->len;
+			cut = NULL;
+			continue;
+		}
 		const char *ans = stz_str(s, at->ns);
 		const char *prefix = NULL;
 		char pbuf[16];
@@ -243,10 +252,14 @@ static int put_start_tag(const struct stz *s, uint32_t i, const char *parent_ns,
 		             stz_str(s, at->value), at->value.len) != XS_OK)
 			return XS_ERROR;
 	}
+	if (cut)
+		*cut = out->len;
 	return XS_OK;
 }
 
-int stz_to_xml(const struct stz *s, const char *stream_ns, struct buf *out)
+/* The stanza as XML; with `cut` non-NULL, without the stanza element's
+ * 'to', whose place is stored in *cut (see put_start_tag). */
+static int put_xml(const struct stz *s, const char *stream_ns, struct buf *out, size_t *cut)
 {
 	/* Elements still open, innermost last, to emit their end tags. */
 	uint32_t open[STZ_MAX_DEPTH + 1];
@@ -265,7 +278,7 @@ int stz_to_xml(const struct stz *s, const char *stream_ns, struct buf *out)
 			continue;
 		}
 		const char *parent_ns = depth > 0 ? stz_str(s, s->nodes[open[depth - 1]].ns) : stream_ns;
-		if (put_start_tag(s, i, parent_ns, out) != XS_OK)
+		if (put_start_tag(s, i, parent_ns, out, i == 0 ? cut : NULL) != XS_OK)
 			return XS_ERROR;
 		if (n->end == i + 1) {
 			if (buf_append(out, "/>", 2))
@@ -283,6 +296,47 @@ int stz_to_xml(const struct stz *s, const char *stream_ns, struct buf *out)
 			return XS_ERROR;
 	}
 	return XS_OK;
+}
+
+int stz_to_xml(const struct stz *s, const char *stream_ns, struct buf *out)
+{
+	return put_xml(s, stream_ns, out, NULL);
+}
+
+int stz_wire_make(struct stz_wire *w, const struct stz *s, const char *stream_ns, bool stamp_to)
+{
+	w->text.off = w->text.len = 0;
+	w->ns = stream_ns;
+	w->stamp_to = stamp_to;
+	w->cut = 0;
+	if (put_xml(s, stream_ns, &w->text, stamp_to ? &w->cut : NULL) != XS_OK) {
+		w->ns = NULL;
+		return XS_ERROR;
+	}
+	if (!stamp_to)
+		w->cut = w->text.len;
+	return XS_OK;
+}
+
+int stz_wire_put(const struct stz_wire *w, const char *to, struct buf *out)
+{
+	size_t tail = w->text.len - w->cut;
+	size_t tlen = w->stamp_to && to ? strlen(to) : 0;
+	/* One reservation: the common case (no character to escape) copies
+	 * three pieces without growing the buffer in between. */
+	if (buf_reserve(out, w->text.len + (tlen ? tlen + 6 : 0)) != XS_OK ||
+	    buf_append(out, w->text.data, w->cut) != XS_OK)
+		return XS_ERROR;
+	if (tlen && (buf_append(out, " to='", 5) != XS_OK ||
+	             put_escaped(out, to, tlen, true) != XS_OK || buf_append(out, "'", 1) != XS_OK))
+		return XS_ERROR;
+	return buf_append(out, w->text.data + w->cut, tail);
+}
+
+void stz_wire_free(struct stz_wire *w)
+{
+	buf_free(&w->text);
+	w->ns = NULL;
 }
 
 /* ---------------------------------------------------------------- builder */

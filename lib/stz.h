@@ -127,6 +127,28 @@ bool stz_type_valid(enum stz_kind kind, enum stz_type t);
  * namespace is `stream_ns` (jabber:client for c2s).  XS_OK or XS_ERROR. */
 int stz_to_xml(const struct stz *s, const char *stream_ns, struct buf *out);
 
+/* A stanza serialised once for many recipients (a fan-out delivery, see
+ * struct msg_deliver).  Without stamping, `text` is what stz_to_xml makes
+ * and every recipient gets it as it is.  With stamp_to, the stanza
+ * element's own 'to' is left out of `text` and `cut` is where it stood (the
+ * end of the element's attributes when it had none): each recipient gets
+ * text[0..cut) + " to='JID'" (escaped) + text[cut..), so only its own
+ * address is written per recipient.  Children keep the namespace
+ * declarations stz_to_xml gives them. */
+struct stz_wire {
+	struct buf text;
+	size_t cut;
+	const char *ns;      /* the stream namespace it was made for; NULL: none yet */
+	bool stamp_to;
+};
+
+/* Serialises `s` into `w` (reusing its memory).  XS_OK or XS_ERROR. */
+int stz_wire_make(struct stz_wire *w, const struct stz *s, const char *stream_ns, bool stamp_to);
+/* Appends one recipient's copy to `out`: with stamp_to and `to` non-NULL,
+ * with to='to'; with `to` NULL, without any 'to'.  XS_OK or XS_ERROR. */
+int stz_wire_put(const struct stz_wire *w, const char *to, struct buf *out);
+void stz_wire_free(struct stz_wire *w);
+
 /* Builder: elements are opened and closed in document order; an element's
  * attributes are added right after it is opened.  Sizes are bounded by
  * `limit` (encoded bytes): past it every call fails with XS_ERROR.  One
