@@ -2,8 +2,8 @@
  * SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677) against the salted keys
  * of the users table.  An unknown user runs SCRAM to the end with fake
  * credentials, so the answer does not tell whether the account exists. */
-#include "workers/conn.h"
-#include "workers/tls.h"
+#include "workers/client.h"
+#include "workers/ctx.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/scram.h"
@@ -30,22 +30,31 @@ struct sasl {
 };
 
 /* Channel-binding types, in order of preference (RFC 9266 over RFC 5929).
- * tls-unique exists only on TLS 1.2 (see tls_channel_binding). */
+ * tls-unique exists only on TLS 1.2 (see tls.c). */
 static const char *const cb_types[] = { "tls-exporter", "tls-server-end-point", "tls-unique" };
+
+/* The transport's binding data of a type; XS_ERROR when it has none. */
+static int channel_binding(struct client *c, const char *type, uint8_t **out, size_t *len)
+{
+	const struct transport *t = &c->conn.tp;
+	if (t->ops->channel_binding == NULL)
+		return XS_ERROR;
+	return t->ops->channel_binding(t->state, type, out, len);
+}
 
 /* Whether this TLS session can give the binding of a type (tls-exporter
  * needs TLS 1.3 or the extended master secret). */
-static bool cb_usable(struct conn *c, const char *type)
+static bool cb_usable(struct client *c, const char *type)
 {
 	uint8_t *d;
 	size_t n;
-	if (c->tls == NULL || !c->secure || tls_channel_binding(c->tls, type, &d, &n) != XS_OK)
+	if (!c->conn.secure || channel_binding(c, type, &d, &n) != XS_OK)
 		return false;
 	free(d);
 	return true;
 }
 
-static bool plus_offered(struct conn *c)
+static bool plus_offered(struct client *c)
 {
 	for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++)
 		if (cb_usable(c, cb_types[i]))
@@ -69,16 +78,16 @@ static bool plus_offered(struct conn *c)
  * TLS 1.3 client that knows tls-exporter, facing an attacker who can
  * terminate its TLS and strip -PLUS: only the client can see that (XEP-0474
  * is the protocol for it). */
-static bool y_is_downgrade(struct conn *c)
+static bool y_is_downgrade(struct client *c)
 {
 	return cb_usable(c, "tls-unique");
 }
 
-static bool host_anonymous(struct conn *c)
+static bool host_anonymous(struct client *c)
 {
-	for (size_t i = 0; i < W.cfg->nhosts; i++)
-		if (strcmp(W.cfg->hosts[i], c->host) == 0)
-			return W.cfg->host_anonymous[i];
+	for (size_t i = 0; i < worker.cfg->nhosts; i++)
+		if (strcmp(worker.cfg->hosts[i], c->host) == 0)
+			return worker.cfg->host_anonymous[i];
 	return false;
 }
 
@@ -97,14 +106,14 @@ static const struct {
 /* What this connection may use: -PLUS only inside TLS with a binding to
  * offer, PLAIN only inside TLS unless the listener allows it in the clear,
  * ANONYMOUS only on hosts that enable it. */
-static bool mech_offered(struct conn *c, enum mech m, bool plus)
+static bool mech_offered(struct client *c, enum mech m, bool plus)
 {
 	switch (m) {
 	case MECH_SCRAM_SHA1_PLUS:
 	case MECH_SCRAM_SHA256_PLUS:
 		return plus;
 	case MECH_PLAIN:
-		return c->secure || c->lst->allow_plaintext_auth;
+		return c->conn.secure || c->conn.lst->allow_plaintext_auth;
 	case MECH_ANONYMOUS:
 		return host_anonymous(c);
 	default:
@@ -112,33 +121,40 @@ static bool mech_offered(struct conn *c, enum mech m, bool plus)
 	}
 }
 
-void sasl_features(struct conn *c)
+static void sasl_append(struct conn *conn)
 {
+	struct client *c = client_of(conn);
 	bool plus = plus_offered(c);
-	conn_writez(c, "<mechanisms xmlns='" NS_SASL "'>");
+	conn_writez(&c->conn, "<mechanisms xmlns='" NS_SASL "'>");
 	for (size_t i = 0; i < XS_ARRAY_LEN(mechs); i++) {
 		if (!mech_offered(c, mechs[i].mech, plus))
 			continue;
-		conn_writez(c, "<mechanism>");
-		conn_writez(c, mechs[i].name);
-		conn_writez(c, "</mechanism>");
+		conn_writez(&c->conn, "<mechanism>");
+		conn_writez(&c->conn, mechs[i].name);
+		conn_writez(&c->conn, "</mechanism>");
 	}
-	conn_writez(c, "</mechanisms>");
+	conn_writez(&c->conn, "</mechanisms>");
 	if (!plus)
 		return;
 	/* XEP-0440: which bindings a -PLUS client can ask for. */
-	conn_writez(c, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+	conn_writez(&c->conn, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
 	for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++) {
 		if (!cb_usable(c, cb_types[i]))
 			continue;
-		conn_writez(c, "<channel-binding type='");
-		conn_writez(c, cb_types[i]);
-		conn_writez(c, "'/>");
+		conn_writez(&c->conn, "<channel-binding type='");
+		conn_writez(&c->conn, cb_types[i]);
+		conn_writez(&c->conn, "'/>");
 	}
-	conn_writez(c, "</sasl-channel-binding>");
+	conn_writez(&c->conn, "</sasl-channel-binding>");
 }
 
-void sasl_free(struct conn *c)
+const struct feature client_feature_sasl = {
+	.name = "sasl",
+	.stages = FEATURE_BEFORE_AUTH,
+	.append = sasl_append,
+};
+
+void sasl_free(struct client *c)
 {
 	if (c->sasl) {
 		explicit_bzero(c->sasl, sizeof(*c->sasl));
@@ -149,18 +165,18 @@ void sasl_free(struct conn *c)
 
 /* <failure/> with a condition and, when text is set, a <text/> (RFC 6120
  * §6.4.5); the client may try again. */
-static int fail_text(struct conn *c, const char *condition, const char *text)
+static enum sasl_result fail_text(struct client *c, const char *condition, const char *text)
 {
 	char msg[256];
 	snprintf(msg, sizeof(msg), "<failure xmlns='" NS_SASL "'><%s/>%s%s%s</failure>", condition,
 	         text ? "<text xml:lang='en'>" : "", text ? text : "", text ? "</text>" : "");
-	conn_writez(c, msg);
-	log_info("%s: SASL failure %s%s%s", c->peer, condition, text ? ": " : "", text ? text : "");
+	conn_writez(&c->conn, msg);
+	log_info("%s: SASL failure %s%s%s", c->conn.peer, condition, text ? ": " : "", text ? text : "");
 	sasl_free(c);
-	return XS_OK;
+	return SASL_CONTINUE;
 }
 
-static int fail(struct conn *c, const char *condition)
+static enum sasl_result fail(struct client *c, const char *condition)
 {
 	return fail_text(c, condition, NULL);
 }
@@ -169,17 +185,17 @@ static int fail(struct conn *c, const char *condition)
  * policy-violation.  Only these count: a client feeling its way through
  * mechanisms or channel-binding types it cannot use is not guessing
  * passwords. */
-static int fail_auth(struct conn *c)
+static enum sasl_result fail_auth(struct client *c)
 {
 	fail(c, "not-authorized");
-	unsigned max = W.cfg->limits.max_auth_failures;
+	unsigned max = worker.cfg->limits.max_auth_failures;
 	if (max && ++c->auth_failures >= max)
-		worker_auth_abuse(c);
-	return XS_OK;
+		return SASL_ABUSE;
+	return SASL_CONTINUE;
 }
 
 /* Sends <challenge/> or <success/> with base64 data (none when len is 0). */
-static void send_b64(struct conn *c, const char *elem, const char *data, size_t len)
+static void send_b64(struct client *c, const char *elem, const char *data, size_t len)
 {
 	char b64[4096];
 	int n = len ? scram_b64_encode((const uint8_t *)data, len, b64, sizeof(b64)) : 0;
@@ -187,43 +203,43 @@ static void send_b64(struct conn *c, const char *elem, const char *data, size_t 
 		n = 0;
 	char head[80];
 	snprintf(head, sizeof(head), "<%s xmlns='" NS_SASL "'>", elem);
-	conn_writez(c, head);
-	conn_write(c, b64, (size_t)n);
+	conn_writez(&c->conn, head);
+	conn_write(&c->conn, b64, (size_t)n);
 	snprintf(head, sizeof(head), "</%s>", elem);
-	conn_writez(c, head);
+	conn_writez(&c->conn, head);
 }
 
-static int succeed(struct conn *c, const char *user, const char *extra)
+static enum sasl_result succeed(struct client *c, const char *user, const char *extra)
 {
 	free(c->user);
 	c->user = strdup(user);
 	if (c->user == NULL)
-		return XS_ERROR;
+		return SASL_ERROR;
 	send_b64(c, "success", extra ? extra : "", extra ? strlen(extra) : 0);
 	const char *mname = "?";
 	for (size_t i = 0; i < XS_ARRAY_LEN(mechs); i++)
 		if (mechs[i].mech == c->sasl->mech)
 			mname = mechs[i].name;
-	log_info("%s: authenticated %s@%s (%s)", c->peer, user, c->host, mname);
+	log_info("%s: authenticated %s@%s (%s)", c->conn.peer, user, c->host, mname);
 	sasl_free(c);
-	return XS_DONE;
+	return SASL_SUCCESS;
 }
 
 /* Looks the user up; XS_OK with creds, XS_PASS for no such user. */
-static int lookup(struct conn *c, const char *user, struct scram_creds *creds)
+static int lookup(struct client *c, const char *user, struct scram_creds *creds)
 {
 	char bare[JID_MAX + 1];
 	snprintf(bare, sizeof(bare), "%s@%s", user, c->host);
 	MDB_txn *txn = worker_rtxn();
 	if (txn == NULL)
 		return XS_ERROR;
-	int rc = users_get(&W.data, txn, bare, creds);
+	int rc = users_get(&worker.data, txn, bare, creds);
 	worker_rtxn_done();
 	return rc;
 }
 
 /* The authorization identity, when given, must be the user's own bare JID. */
-static bool authzid_ok(struct conn *c, const char *user, const char *authzid, size_t len)
+static bool authzid_ok(struct client *c, const char *user, const char *authzid, size_t len)
 {
 	if (len == 0)
 		return true;
@@ -233,7 +249,7 @@ static bool authzid_ok(struct conn *c, const char *user, const char *authzid, si
 	return strcmp(j.node, user) == 0 && strcmp(j.domain, c->host) == 0;
 }
 
-static int plain(struct conn *c, const char *msg, size_t len)
+static enum sasl_result plain(struct client *c, const char *msg, size_t len)
 {
 	const char *authzid = msg;
 	const char *nul1 = memchr(msg, '\0', len);
@@ -263,7 +279,7 @@ static int plain(struct conn *c, const char *msg, size_t len)
 	return succeed(c, user, NULL);
 }
 
-static int scram_first(struct conn *c, const char *msg, size_t len)
+static enum sasl_result scram_first(struct client *c, const char *msg, size_t len)
 {
 	struct sasl *sa = c->sasl;
 	bool plus = sa->mech == MECH_SCRAM_SHA1_PLUS || sa->mech == MECH_SCRAM_SHA256_PLUS;
@@ -278,7 +294,7 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 		bool known = false;
 		for (size_t i = 0; i < XS_ARRAY_LEN(cb_types); i++)
 			known = known || strcmp(cb_types[i], sa->scram.cb_name) == 0;
-		int rc = known ? tls_channel_binding(c->tls, sa->scram.cb_name, &cb, &cbl) : XS_ERROR;
+		int rc = known ? channel_binding(c, sa->scram.cb_name, &cb, &cbl) : XS_ERROR;
 		if (rc == XS_OK)
 			rc = scram_server_set_cb(&sa->scram, cb, cbl);
 		free(cb);
@@ -293,7 +309,7 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 	if (rc == XS_ERROR)
 		return fail(c, "temporary-auth-failure");
 	if (rc == XS_PASS)
-		scram_creds_fake(name, W.scram_secret, W.cfg->scram_iterations, &creds);
+		scram_creds_fake(name, worker.scram_secret, worker.cfg->scram_iterations, &creds);
 	else
 		snprintf(sa->scram.username, sizeof(sa->scram.username), "%s", user);
 	if (sa->scram.authzid[0] &&
@@ -305,10 +321,10 @@ static int scram_first(struct conn *c, const char *msg, size_t len)
 	if (rc != XS_OK)
 		return fail(c, "temporary-auth-failure");
 	send_b64(c, "challenge", out, strlen(out));
-	return XS_OK;
+	return SASL_CONTINUE;
 }
 
-static int scram_final(struct conn *c, const char *msg, size_t len)
+static enum sasl_result scram_final(struct client *c, const char *msg, size_t len)
 {
 	char out[512];
 	if (scram_server_finish(&c->sasl->scram, msg, len, out, sizeof(out)) != XS_OK)
@@ -321,7 +337,7 @@ static int scram_final(struct conn *c, const char *msg, size_t len)
 /* RFC 4505: a fresh, unguessable account for this session only; the
  * router removes what it leaves behind when its last session ends
  * (HOOK_USER_REMOVED). */
-static int anonymous(struct conn *c)
+static enum sasl_result anonymous(struct client *c)
 {
 	uint8_t rnd[8];
 	char user[32];
@@ -333,7 +349,7 @@ static int anonymous(struct conn *c)
 }
 
 /* Dispatches one client message of the current mechanism. */
-static int step(struct conn *c, const char *data, size_t len)
+static enum sasl_result step(struct client *c, const char *data, size_t len)
 {
 	struct sasl *sa = c->sasl;
 	if (!sa->started) {
@@ -349,7 +365,7 @@ static int step(struct conn *c, const char *data, size_t len)
 	return scram_final(c, data, len);
 }
 
-int sasl_handle(struct conn *c, const struct stz *s)
+enum sasl_result sasl_handle(struct client *c, const struct stz *s)
 {
 	const char *name = stz_str(s, s->nodes[0].name);
 	if (strcmp(name, "abort") == 0)
@@ -369,7 +385,7 @@ int sasl_handle(struct conn *c, const struct stz *s)
 			return fail(c, "invalid-mechanism");
 		c->sasl = calloc(1, sizeof(*c->sasl));
 		if (c->sasl == NULL)
-			return XS_ERROR;
+			return SASL_ERROR;
 		c->sasl->mech = mech;
 	}
 	const char *text = stz_text(s, 0);
@@ -377,7 +393,7 @@ int sasl_handle(struct conn *c, const struct stz *s)
 	if (tlen == 0) {
 		if (is_auth && c->sasl->mech != MECH_ANONYMOUS) { /* ask for the initial response */
 			send_b64(c, "challenge", "", 0);
-			return XS_OK;
+			return SASL_CONTINUE;
 		}
 	}
 	static char data[SASL_DATA_MAX + 1];
@@ -389,7 +405,7 @@ int sasl_handle(struct conn *c, const struct stz *s)
 			return fail(c, "incorrect-encoding");
 	}
 	data[n] = '\0';
-	int rc = step(c, data, (size_t)n);
+	enum sasl_result rc = step(c, data, (size_t)n);
 	explicit_bzero(data, (size_t)n);
 	return rc;
 }

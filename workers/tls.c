@@ -14,7 +14,12 @@
 
 struct tls_conn {
 	gnutls_session_t s;
+	/* What ended a read that had already returned bytes (0: end of stream,
+	 * or an errno), given on the next read: HELD_NONE when nothing is held. */
+	int held_end;
 };
+
+#define HELD_NONE (-1)
 
 static struct {
 	gnutls_certificate_credentials_t cred;
@@ -254,13 +259,14 @@ bool tls_available(void)
 	return T.ready;
 }
 
-struct tls_conn *tls_conn_new(int fd)
+static struct tls_conn *tls_conn_new(int fd)
 {
 	if (!T.ready)
 		return NULL;
 	struct tls_conn *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
+	t->held_end = HELD_NONE;
 	int rc = gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
 	if (rc == 0)
 		rc = gnutls_priority_set(t->s, T.prio);
@@ -281,21 +287,25 @@ struct tls_conn *tls_conn_new(int fd)
 	return t;
 }
 
-void tls_conn_free(struct tls_conn *t)
+static void tls_conn_free(void *state)
 {
+	struct tls_conn *t = state;
 	if (t == NULL)
 		return;
 	gnutls_deinit(t->s);
 	free(t);
 }
 
-void tls_bye(struct tls_conn *t)
+static void tls_bye(void *state, int fd)
 {
+	(void)fd;
+	struct tls_conn *t = state;
 	(void)gnutls_bye(t->s, GNUTLS_SHUT_WR); /* non-blocking: one try */
 }
 
-int tls_handshake(struct tls_conn *t, bool *want_write)
+static int tls_handshake(void *state, bool *want_write)
 {
+	struct tls_conn *t = state;
 	int rc = gnutls_handshake(t->s);
 	if (rc == 0)
 		return XS_OK;
@@ -311,7 +321,7 @@ int tls_handshake(struct tls_conn *t, bool *want_write)
 	return XS_ERROR;
 }
 
-ssize_t tls_read(struct tls_conn *t, void *buf, size_t len)
+static ssize_t read_record(struct tls_conn *t, void *buf, size_t len)
 {
 	/* GnuTLS can answer AGAIN after taking a record that carried no
 	 * application data (a TLS 1.3 post-handshake message) while the next
@@ -338,8 +348,42 @@ ssize_t tls_read(struct tls_conn *t, void *buf, size_t len)
 	}
 }
 
-ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len)
+/* Reads records until the buffer is full or the socket is empty, so a
+ * short read means what it means for plain TCP.  What stops it after some
+ * bytes (the end of the stream, an error) is held for the next call, and
+ * counted by tls_pending meanwhile. */
+static ssize_t tls_read(void *state, int fd, void *buf, size_t len)
 {
+	(void)fd;
+	struct tls_conn *t = state;
+	if (t->held_end != HELD_NONE) {
+		int end = t->held_end;
+		t->held_end = HELD_NONE;
+		if (end == 0)
+			return 0;
+		errno = end;
+		return -1;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read_record(t, (char *)buf + got, len - got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (got == 0)
+			return n;
+		if (n == 0 || errno != EAGAIN)
+			t->held_end = n == 0 ? 0 : errno;
+		break;
+	}
+	return (ssize_t)got;
+}
+
+static ssize_t tls_write(void *state, int fd, const void *buf, size_t len)
+{
+	(void)fd;
+	struct tls_conn *t = state;
 	ssize_t n = gnutls_record_send(t->s, buf, len);
 	if (n >= 0)
 		return n;
@@ -352,13 +396,15 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len)
 	return -1;
 }
 
-size_t tls_pending(struct tls_conn *t)
+static size_t tls_pending(void *state)
 {
-	return gnutls_record_check_pending(t->s);
+	struct tls_conn *t = state;
+	return gnutls_record_check_pending(t->s) + (t->held_end != HELD_NONE);
 }
 
-int tls_channel_binding(struct tls_conn *t, const char *type, uint8_t **out, size_t *len)
+static int tls_channel_binding(void *state, const char *type, uint8_t **out, size_t *len)
 {
+	struct tls_conn *t = state;
 	gnutls_channel_binding_t cb;
 	if (strcmp(type, "tls-exporter") == 0)
 		cb = GNUTLS_CB_TLS_EXPORTER;
@@ -384,11 +430,34 @@ int tls_channel_binding(struct tls_conn *t, const char *type, uint8_t **out, siz
 	return XS_OK;
 }
 
-const char *tls_describe(struct tls_conn *t, char *buf, size_t cap)
+static const char *tls_describe(void *state, char *buf, size_t cap)
 {
+	struct tls_conn *t = state;
 	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
 	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
 	snprintf(buf, cap, "%s/%s%s", v ? v : "?", c ? c : "?",
 	         gnutls_session_is_resumed(t->s) ? " resumed" : "");
 	return buf;
+}
+
+static const struct transport_ops transport_tls = {
+	.name = "tls",
+	.read = tls_read,
+	.write = tls_write,
+	.pending = tls_pending,
+	.handshake = tls_handshake,
+	.shutdown = tls_bye,
+	.free = tls_conn_free,
+	.channel_binding = tls_channel_binding,
+	.describe = tls_describe,
+};
+
+int tls_transport_start(struct transport *t, int fd)
+{
+	struct tls_conn *c = tls_conn_new(fd);
+	if (c == NULL)
+		return XS_ERROR;
+	t->ops = &transport_tls;
+	t->state = c;
+	return XS_OK;
 }
