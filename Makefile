@@ -36,7 +36,7 @@ TEST_MODULES := $(TEST_MOD_SRC:test/modules/%.c=$(B)/test/modules/%.so)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall
+.PHONY: all deps run test unit e2e check-man check-layering check-asan bench clean install uninstall
 # Objects of test programs and modules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(BINS) $(MODULES)
@@ -119,9 +119,17 @@ check-man:
 	@out=$$(for f in man/*.[0-9]; do groff -man -ww -z $$f 2>&1; done); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
 
+# No file of a folder may call back into the one that called it: the
+# dependency graph of its objects (test/layering.sh) has no cycle.
+# Folders checked: workers (router/ joins once it is acyclic).
+LAYERED := workers
+check-layering: all
+	@for d in $(LAYERED); do sh test/layering.sh $$d $(B) || exit 1; done
+
 test: deps
 	$(MAKE) all bench $(TESTS) $(TEST_MODULES)
 	$(MAKE) check-man
+	$(MAKE) check-layering
 	$(MAKE) unit
 	$(MAKE) e2e
 
