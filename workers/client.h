@@ -27,18 +27,18 @@ struct held;
 
 struct client {
 	struct conn conn;        /* first: the generic connection */
-	enum client_phase phase;
-	struct stream_head head;
 	struct xmlstream *xs;
 	const char *host;        /* one of cfg->hosts, from the stream header */
 	char *user;              /* prepared node after SASL */
-	bool anonymous;          /* authenticated with SASL ANONYMOUS */
-	uint8_t auth_failures;
-	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
 	char *bind_id;           /* id of the bind IQ awaiting the router */
 	struct sasl *sasl;       /* during authentication only */
 	struct held *held;       /* stanzas pipelined behind the bind request */
 	unsigned nheld;
+	enum client_phase phase;
+	struct stream_head head;
+	bool anonymous;          /* authenticated with SASL ANONYMOUS */
+	uint8_t auth_failures;
+	uint8_t preauth_iqs;     /* IQs sent before authenticating (registration) */
 };
 
 static inline struct client *client_of(struct conn *c)

@@ -22,10 +22,16 @@ struct ptr_list {
 	size_t n, cap;
 };
 
+/* Connections by id, for lists that outlive a connection's memory. */
+struct id_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 static struct {
 	int epfd;
 	struct ptr_list dirty;    /* struct conn *: output to flush */
-	struct ptr_list readable; /* connection ids (uintptr_t): input may wait */
+	struct id_list readable;  /* input may wait */
 	struct ptr_list closed;   /* struct conn *: closed, slot not yet released */
 	struct ptr_list linger;   /* struct conn *: closed, last output draining */
 	struct ptr_list dead;     /* struct conn *: socket closed, to free */
@@ -47,6 +53,19 @@ static int push(struct ptr_list *l, void *p)
 	return XS_OK;
 }
 
+static void push_id(struct id_list *l, uint64_t id)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		uint64_t *nv = realloc(l->v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = id;
+}
+
 void conn_init(int epfd)
 {
 	cs.epfd = epfd;
@@ -60,16 +79,14 @@ static void mark_dirty(struct conn *c)
 
 void conn_want_read(struct conn *c)
 {
-	push(&cs.readable, (void *)(uintptr_t)c->id);
+	push_id(&cs.readable, c->id);
 }
 
 uint64_t *conn_take_readable(size_t *n)
 {
-	/* The ids were stored as pointers: same size on every target we build. */
-	_Static_assert(sizeof(void *) == sizeof(uint64_t), "ids are kept in pointer slots");
-	uint64_t *ids = (uint64_t *)cs.readable.v;
+	uint64_t *ids = cs.readable.v;
 	*n = cs.readable.n;
-	cs.readable = (struct ptr_list){ 0 };
+	cs.readable = (struct id_list){ 0 };
 	return ids;
 }
 

@@ -37,9 +37,9 @@ struct conn {
 	uint32_t linger_until;   /* worker clock (s) */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */
+	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	int64_t tokens;          /* shaper: bytes it may still read now */
 	uint64_t tokens_ms;      /* worker clock (ms) of the last refill */
-	struct msg_ip ip;        /* the peer's address, for per-address limits */
 	const struct cfg_listen *lst; /* the listener it came in on */
 	const struct proto *proto;
 	struct transport tp;
