@@ -6,7 +6,9 @@
  * Additional, Greek (and Greek Extended), Cyrillic (and Cyrillic
  * Supplement), Armenian and fullwidth Latin; every mapping keeps the UTF-8
  * length of the character, so folded text has the length of its input and
- * a prefix of the input folds to a prefix of the folded text.  Final sigma
+ * a prefix of the input that ends between two characters folds to a prefix
+ * of the folded text (a character cut by the end is copied, not folded:
+ * cut text at a character boundary before folding it).  Final sigma
  * folds to sigma.  Not done: full case folding (German sharp s stays),
  * Turkish dotted and dotless i (unchanged), titlecase digraphs, scripts
  * not named above, and normalisation ("e" + U+0301 is not U+00E9).

@@ -16,7 +16,8 @@
 static void probe_answer(MDB_txn *t, const char *owner, const char *prober)
 {
 	size_t olen = strlen(owner), pbl = jid_bare_len(prober);
-	if (!roster_same(owner, olen, prober, pbl) && !(roster_lookup_sub(t, owner, olen, prober, pbl) & SUB_FROM))
+	if (!roster_same(owner, olen, prober, pbl) &&
+	    !(roster_lookup_sub(t, owner, olen, prober, pbl) & SUB_FROM))
 		return;
 	presence_send_all(owner, prober, strlen(prober), false);
 }

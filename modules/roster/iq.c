@@ -221,7 +221,8 @@ static int roster_set(struct iq_req *req, const char *owner, size_t olen)
 		mod_db_end(txn, false);
 		free(groups);
 		char text[64];
-		snprintf(text, sizeof(text), "the roster is full (%" PRIu32 " items)", roster_state.opts.max_items);
+		snprintf(text, sizeof(text), "the roster is full (%" PRIu32 " items)",
+		         roster_state.opts.max_items);
 		return mod_iq_error_ext(req, "resource-constraint", "cancel", NULL, NULL, text);
 	}
 	int rc = roster_pair_store(&p, &nw, true);

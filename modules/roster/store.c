@@ -112,9 +112,11 @@ bool roster_visible_changed(const struct roster_item *a, bool a_exists,
 		return true;
 	if (!al)
 		return false;
-	return a->sub != b->sub || (a->flags & (F_ASK | F_APPROVED)) != (b->flags & (F_ASK | F_APPROVED)) ||
+	return a->sub != b->sub ||
+	       (a->flags & (F_ASK | F_APPROVED)) != (b->flags & (F_ASK | F_APPROVED)) ||
 	       !roster_same(a->name, a->name_len, b->name, b->name_len) || a->ngroups != b->ngroups ||
-	       !roster_same((const char *)a->groups, a->groups_len, (const char *)b->groups, b->groups_len);
+	       !roster_same((const char *)a->groups, a->groups_len, (const char *)b->groups,
+	                    b->groups_len);
 }
 
 int roster_meta_decode(const void *data, size_t size, struct roster_meta *m)
@@ -260,7 +262,8 @@ uint8_t roster_lookup_sub(MDB_txn *t, const char *owner, size_t olen, const char
 		return 0;
 	MDB_val k = dbkey_val(&ik), v;
 	struct roster_item it;
-	if (mdb_get(t, roster_state.dbi, &k, &v) != 0 || roster_item_decode(v.mv_data, v.mv_size, &it) != XS_OK ||
+	if (mdb_get(t, roster_state.dbi, &k, &v) != 0 ||
+	    roster_item_decode(v.mv_data, v.mv_size, &it) != XS_OK ||
 	    !roster_same(it.jid, it.jid_len, contact, clen))
 		return 0;
 	return it.sub;

@@ -85,8 +85,18 @@ static inline bool roster_same(const char *a, size_t alen, const char *b, size_t
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-static inline uint16_t roster_rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, sizeof(v)); return v; }
-static inline void roster_wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof(v)); }
+/* u16 in host byte order at any alignment (records and packed groups). */
+static inline uint16_t roster_rd16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void roster_wr16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
 
 /* Decodes a stored item (pointers into data).  XS_OK, XS_ERROR (corrupt). */
 int roster_item_decode(const void *data, size_t size, struct roster_item *it);

@@ -275,10 +275,12 @@ int subscription_on_user_removed(struct hook_args *a, void *arg)
 	const char *owner = a->jid;
 	struct dbkey ok;
 	MDB_txn *txn;
-	if (owner == NULL || dbkey_owner(&ok, owner, strlen(owner)) != XS_OK || mod_db_begin(&txn) != XS_OK)
+	if (owner == NULL || dbkey_owner(&ok, owner, strlen(owner)) != XS_OK ||
+	    mod_db_begin(&txn) != XS_OK)
 		return XS_PASS;
 	size_t n = 0;
-	bool good = dbkey_range_delete(txn, roster_state.dbi, &ok, removed_notify, (void *)owner, &n) == XS_OK;
+	bool good = dbkey_range_delete(txn, roster_state.dbi, &ok, removed_notify, (void *)owner,
+	                               &n) == XS_OK;
 	if (!good)
 		log_error("roster: deleting the roster of %s failed", owner);
 	/* Nothing deleted: nothing to commit. */

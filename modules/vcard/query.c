@@ -219,7 +219,8 @@ int query_run(const struct query *q, const char *host, struct results *r)
 				continue;
 			/* Counting stops at max_scan: an exact value shared by many
 			 * must not let prefix counts walk further. */
-			size_t cap = best < (size_t)vcard_state.opts.max_scan + 1 ? best : (size_t)vcard_state.opts.max_scan + 1;
+			size_t most = (size_t)vcard_state.opts.max_scan + 1;
+			size_t cap = best < most ? best : most;
 			size_t n = range_count(c, tm, host, cap);
 			if (n == 0) {
 				mdb_cursor_close(c);
@@ -237,7 +238,7 @@ int query_run(const struct query *q, const char *host, struct results *r)
 	mdb_cursor_close(c);
 	if (r->partial)
 		log_debug("vcard: a search on %s stopped after %u index entries (max_scan)", host,
-		         vcard_state.opts.max_scan);
+		          vcard_state.opts.max_scan);
 	return rc;
 }
 

@@ -51,7 +51,7 @@ static void sum_child(struct summary *sm, struct sum_text *st, const struct stz 
 }
 
 void summary_from_vcard(const struct stz *s, uint32_t vc, struct summary *sm,
-                           struct sum_text *st)
+                        struct sum_text *st)
 {
 	sm->n = 0;
 	st->used = 0;
