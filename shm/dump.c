@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: %s (-c FILE | -s NAME) [-w SECONDS]\n"
 	        "Print the header, per-worker stats and ring fill of an xmppd shared-memory\n"
-	        "segment, attached read-only, and the session table.\n"
+	        "segment, attached read-only, and the session and domain tables.\n"
 	        "  -c, --config FILE    the server's configuration (finds segment and sessions)\n"
 	        "  -s, --segment NAME   segment name, e.g. /xmppd-0123456789abcdef\n"
 	        "  -w, --watch SECONDS  print again every SECONDS (1-3600) until interrupted\n"
@@ -157,8 +157,42 @@ static void print_sessions(const char *run_dir)
 	db_close(&db);
 }
 
-/* One picture: the segment, then the session table (from the config's
- * run_dir, else the one the segment names).  0, or 1 when the segment
+static bool print_route(const char *domain, const struct route_rec *r, const char *module,
+                        void *arg)
+{
+	unsigned *n = arg;
+	char target[96] = "-";
+	if (r->kind == ROUTE_SERVICE)
+		snprintf(target, sizeof(target), "module %s", module);
+	else if (r->conn != 0)
+		snprintf(target, sizeof(target), "worker %u connection %#" PRIx64,
+		         conn_id_worker(r->conn), r->conn);
+	printf("  %-40s %-10s  %s\n", domain, db_route_kind_name(r), target);
+	(*n)++;
+	return true;
+}
+
+/* The domain table of the sessions env, opened read-only. */
+static void print_routes(const char *run_dir)
+{
+	struct db db = { 0 };
+	if (db_open_sessions(&db, run_dir, false) != XS_OK)
+		return; /* print_sessions said so */
+	MDB_txn *txn;
+	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) != 0) {
+		db_close(&db);
+		return;
+	}
+	printf("routes\n  %-40s %-10s  %s\n", "domain", "kind", "to");
+	unsigned n = 0;
+	db_route_foreach(&db, txn, print_route, &n);
+	printf("  %u route(s)\n", n);
+	mdb_txn_abort(txn);
+	db_close(&db);
+}
+
+/* One picture: the segment, then the session and domain tables (from the
+ * config's run_dir, else the one the segment names).  0, or 1 when the segment
  * cannot be read (layout of another version included). */
 static int dump_once(const char *name, const char *run_dir)
 {
@@ -175,8 +209,10 @@ static int dump_once(const char *name, const char *run_dir)
 	shm_detach(&seg);
 	if (run_dir == NULL && dir[0] != '\0')
 		run_dir = dir;
-	if (run_dir != NULL)
+	if (run_dir != NULL) {
 		print_sessions(run_dir);
+		print_routes(run_dir);
+	}
 	return 0;
 }
 
