@@ -206,7 +206,7 @@ static void to_session(struct each_session *e, uint64_t conn)
 		route_kick(conn, e->arg);
 	} else {
 		struct msg_trace m = { .conn = conn, .on = e->arg };
-		router_down(conn_id_worker(conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
+		down_send(conn_id_worker(conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
 	}
 	e->n++;
 }

@@ -79,8 +79,8 @@ static int ring_write(unsigned w, uint16_t type, const void *head, uint32_t hlen
 	return XS_OK;
 }
 
-int router_down(unsigned w, uint16_t type, const void *head, uint32_t hlen, const void *body,
-                uint32_t blen)
+int down_send(unsigned w, uint16_t type, const void *head, uint32_t hlen, const void *body,
+              uint32_t blen)
 {
 	if (w >= down.n)
 		return XS_ERROR;

@@ -19,8 +19,8 @@ void down_close(void);
 /* Writes a record (head then body) to a worker's down ring, or queues it
  * behind earlier ones.  XS_OK, XS_ERROR (no such worker, over the record
  * limit, the queue is full: logged, dropped). */
-int router_down(unsigned worker, uint16_t type, const void *head, uint32_t hlen,
-                const void *body, uint32_t blen);
+int down_send(unsigned worker, uint16_t type, const void *head, uint32_t hlen,
+              const void *body, uint32_t blen);
 /* Moves what is queued into the rings; true when something is left. */
 bool down_flush(void);
 /* Wakes the workers whose rings were written to since the last call. */

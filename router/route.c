@@ -123,7 +123,7 @@ static void deliver_each_item(const struct qitem *q);
 static void kick_now(uint64_t conn, uint32_t reason)
 {
 	struct msg_kick k = { .conn = conn, .reason = reason };
-	router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+	down_send(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
 }
 
 static void run_item(struct qitem *q)
@@ -367,8 +367,8 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 			if (k == DELIVER_MAX) { /* a full record; the rest in the next */
 				head.d.nconns = k;
 				head.d.flags = 0;
-				router_down(w, MSG_DOWN_DELIVER, &head,
-				            (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
+				down_send(w, MSG_DOWN_DELIVER, &head,
+				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
 				k = 0;
 			}
 		}
@@ -376,8 +376,8 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 			continue;
 		head.d.nconns = k;
 		head.d.flags = 0;
-		router_down(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
-		            s->h, s->h->size);
+		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
+		          s->h, s->h->size);
 	}
 }
 
@@ -406,16 +406,16 @@ static void deliver_each_records(const struct mod_recipient *to, uint32_t n, con
 			head.c[k++] = to[i].conn;
 			if (k == DELIVER_MAX) {
 				head.d.nconns = k;
-				router_down(w, MSG_DOWN_DELIVER, &head,
-				            (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
+				down_send(w, MSG_DOWN_DELIVER, &head,
+				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
 				k = 0;
 			}
 		}
 		if (k == 0)
 			continue;
 		head.d.nconns = k;
-		router_down(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
-		            s->h, s->h->size);
+		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
+		          s->h, s->h->size);
 	}
 }
 

@@ -47,8 +47,8 @@ static void bind_session(unsigned w, const struct ring_rec *rec)
 		out.jid[0] = '\0';
 	}
 	out.b.jid_len = (uint32_t)strlen(out.jid);
-	router_down(w, MSG_DOWN_BOUND, &out, (uint32_t)((sizeof(out.b) + out.b.jid_len + 1 + 7) & ~7u),
-	            NULL, 0);
+	down_send(w, MSG_DOWN_BOUND, &out, (uint32_t)((sizeof(out.b) + out.b.jid_len + 1 + 7) & ~7u),
+	          NULL, 0);
 	if (out.b.status == BIND_OK) {
 		struct hook_args a = { .jid = out.jid };
 		route_enter();

@@ -111,25 +111,12 @@ static void print_segment(struct shm_segment *seg)
 		print_worker(seg, i);
 }
 
-/* The session table of the sessions env, opened read-only. */
-static void print_sessions(const char *run_dir)
+/* The session table, in the read transaction txn. */
+static void print_sessions(struct db *db, MDB_txn *txn)
 {
-	struct db db = { 0 };
-	if (db_open_sessions(&db, run_dir, false) != XS_OK) {
-		printf("sessions    (no session table under %s)\n", run_dir);
-		return;
-	}
-	MDB_txn *txn;
 	MDB_cursor *cur;
-	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) != 0) {
-		db_close(&db);
+	if (mdb_cursor_open(txn, db->sess, &cur) != 0)
 		return;
-	}
-	if (mdb_cursor_open(txn, db.sess, &cur) != 0) {
-		mdb_txn_abort(txn);
-		db_close(&db);
-		return;
-	}
 	printf("sessions\n  %-40s %6s %18s %8s %11s  %s\n", "jid", "worker", "connection",
 	       "priority", "presence", "since");
 	MDB_val k, v;
@@ -153,8 +140,6 @@ static void print_sessions(const char *run_dir)
 	}
 	printf("  %u session(s)\n", n);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	db_close(&db);
 }
 
 static bool print_route(const char *domain, const struct route_rec *r, const char *module,
@@ -172,22 +157,29 @@ static bool print_route(const char *domain, const struct route_rec *r, const cha
 	return true;
 }
 
-/* The domain table of the sessions env, opened read-only. */
-static void print_routes(const char *run_dir)
+/* The domain table, in the read transaction txn. */
+static void print_routes(struct db *db, MDB_txn *txn)
 {
-	struct db db = { 0 };
-	if (db_open_sessions(&db, run_dir, false) != XS_OK)
-		return; /* print_sessions said so */
-	MDB_txn *txn;
-	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) != 0) {
-		db_close(&db);
-		return;
-	}
 	printf("routes\n  %-40s %-10s  %s\n", "domain", "kind", "to");
 	unsigned n = 0;
-	db_route_foreach(&db, txn, print_route, &n);
+	db_route_foreach(db, txn, print_route, &n);
 	printf("  %u route(s)\n", n);
-	mdb_txn_abort(txn);
+}
+
+/* The sessions env, opened read-only once, read in one transaction. */
+static void print_tables(const char *run_dir)
+{
+	struct db db = { 0 };
+	if (db_open_sessions(&db, run_dir, false) != XS_OK) {
+		printf("sessions    (no session table under %s)\n", run_dir);
+		return;
+	}
+	MDB_txn *txn;
+	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) == 0) {
+		print_sessions(&db, txn);
+		print_routes(&db, txn);
+		mdb_txn_abort(txn);
+	}
 	db_close(&db);
 }
 
@@ -209,10 +201,8 @@ static int dump_once(const char *name, const char *run_dir)
 	shm_detach(&seg);
 	if (run_dir == NULL && dir[0] != '\0')
 		run_dir = dir;
-	if (run_dir != NULL) {
-		print_sessions(run_dir);
-		print_routes(run_dir);
-	}
+	if (run_dir != NULL)
+		print_tables(run_dir);
 	return 0;
 }
 
