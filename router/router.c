@@ -213,10 +213,14 @@ static void on_signals(struct loop_watch *lw, uint32_t events)
  * they route is queued and routed when they are done. */
 static void run_timers(void)
 {
-	if (timerq_next(router.timers) > timer_now_ms())
+	uint64_t next = timerq_next(router.timers);
+	if (next == UINT64_MAX) /* none: no clock read on the stanza path */
+		return;
+	uint64_t now = timer_now_ms();
+	if (next > now)
 		return;
 	route_enter();
-	router_stats()->timers += timerq_run(router.timers, timer_now_ms(), TIMER_BATCH);
+	router_stats()->timers += timerq_run(router.timers, now, TIMER_BATCH);
 	route_leave();
 }
 
