@@ -220,7 +220,7 @@ static void run_timers(void)
 	if (next > now)
 		return;
 	route_enter();
-	router_stats()->timers += timerq_run(router.timers, now, TIMER_BATCH);
+	timerq_run(router.timers, now, TIMER_BATCH);
 	route_leave();
 }
 

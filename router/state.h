@@ -34,7 +34,6 @@ struct router_stats {
 	uint64_t stanzas;        /* routed from the up rings (up.c) */
 	uint64_t deliveries;     /* records written to down rings (down.c) */
 	uint64_t batches;        /* drain rounds that did work (router.c) */
-	uint64_t timers;         /* module timer callbacks run (router.c) */
 };
 struct router_stats *router_stats(void);
 
