@@ -40,7 +40,8 @@ TEST_MODULES := $(TEST_MOD_SRC:test/modules/%.c=$(B)/test/modules/%.so)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall
+.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall \
+        layering-router
 # Objects of test programs and modules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(BINS) $(MODULES)
@@ -92,6 +93,11 @@ $(B)/test/%: $(B)/test/unit/%.o $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
 
+# Unit tests of router pieces link those pieces too (leaves of router/: they
+# call nothing else of it, test/layering-router.sh says so).
+$(B)/test/test_timer: $(B)/router/timer.o
+$(B)/test/test_routes: $(B)/router/routes.o $(B)/router/sessions.o
+
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
@@ -131,9 +137,14 @@ check-man:
 	@out=$$(for f in man/*.[0-9]; do groff -man -ww -z $$f 2>&1; done); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
 
+# The files of router/ call each other without a cycle.
+layering-router: all
+	sh test/layering-router.sh $(B) router
+
 test: deps
 	$(MAKE) all bench $(TESTS) $(TEST_MODULES)
 	$(MAKE) check-man
+	$(MAKE) layering-router
 	$(MAKE) unit
 	$(MAKE) e2e
 
