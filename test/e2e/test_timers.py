@@ -105,4 +105,8 @@ async def t_deliver_each(_env):
         check(len(each(r1)) == 1 and len(each(r2)) == 1,
               'copies: r1 %d, r2 %d (one each)' % (len(each(r1)), len(each(r2))))
         check(each(dropped) == [], 'the receive hook dropped it for drop-me, yet it came')
+        # MSG_DELIVER_STAMP_TO: the worker gives each copy its recipient's own full JID.
+        for rs, res in ((r1, 'r1'), (r2, 'r2')):
+            to = each(rs)[0].get('to')
+            check(to == 'alice@localhost/' + res, 'copy for %s has to=%r' % (res, to))
     drop_dir(mdir)
