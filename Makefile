@@ -40,8 +40,7 @@ TEST_MODULES := $(TEST_MOD_SRC:test/modules/%.c=$(B)/test/modules/%.so)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-man check-layering check-asan bench clean install uninstall \
-        layering-router
+.PHONY: all deps run test unit e2e check-man check-layering check-asan bench clean install uninstall
 # Objects of test programs and modules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(BINS) $(MODULES)
@@ -94,7 +93,7 @@ $(B)/test/%: $(B)/test/unit/%.o $(COMMON_OBJ)
 	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Unit tests of router pieces link those pieces too (leaves of router/: they
-# call nothing else of it, test/layering-router.sh says so).
+# call nothing else of it, test/layering.sh says so).
 $(B)/test/test_timer: $(B)/router/timer.o
 $(B)/test/test_routes: $(B)/router/routes.o $(B)/router/sessions.o
 
@@ -139,19 +138,14 @@ check-man:
 
 # No file of a folder may call back into the one that called it: the
 # dependency graph of its objects (test/layering.sh) has no cycle.
-LAYERED := workers router
+LAYERED := workers router modules/roster modules/vcard
 check-layering: all
 	@for d in $(LAYERED); do sh test/layering.sh $$d $(B) || exit 1; done
-
-# The files of router/ call each other without a cycle.
-layering-router: all
-	sh test/layering-router.sh $(B) router
 
 test: deps
 	$(MAKE) all bench $(TESTS) $(TEST_MODULES)
 	$(MAKE) check-man
 	$(MAKE) check-layering
-	$(MAKE) layering-router
 	$(MAKE) unit
 	$(MAKE) e2e
 

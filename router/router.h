@@ -4,7 +4,7 @@
  * the loaded modules, and writes deliveries to the down rings.
  *
  * The files of router/, each with its header, none calling back into one
- * that calls it (test/layering-router.sh checks):
+ * that calls it (test/layering.sh checks):
  *   router.c    the process: setup, the main loop, the master's messages
  *   up.c        up-ring records            ctl.c      xmppctl requests
  *   plugins.c   loading modules            api.c      the module API
