@@ -1413,70 +1413,21 @@ static int on_iq(struct iq_req *req, void *arg)
 
 /* ------------------------------------------------------------ options and init */
 
-struct optdef {
-	const char *name;
-	uint32_t min, max, def;
-	size_t off;
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("max_items", struct opts, max_items, 2000, 1, 100000),
+	CFGOPT_UINT("max_groups", struct opts, max_groups, 32, 0, 255),
+	CFGOPT_UINT("max_name_len", struct opts, max_name, 1023, 1, 4096),
+	CFGOPT_UINT("max_group_len", struct opts, max_group, 1023, 1, 4096),
+	CFGOPT_END
 };
 
-static const struct optdef OPTS[] = {
-	{ "max_items", 1, 100000, 2000, offsetof(struct opts, max_items) },
-	{ "max_groups", 0, 255, 32, offsetof(struct opts, max_groups) },
-	{ "max_name_len", 1, 4096, 1023, offsetof(struct opts, max_name) },
-	{ "max_group_len", 1, 4096, 1023, offsetof(struct opts, max_group) },
-};
-
-static int parse_opts(const struct cfg_node *opts, struct opts *out)
+static int roster_init(struct mod_ctx *ctx)
 {
-	const struct cfg *cfg = mod_cfg();
-	const char *file = cfg && cfg->path ? cfg->path : "config";
-	for (size_t i = 0; i < XS_ARRAY_LEN(OPTS); i++)
-		*(uint32_t *)((char *)out + OPTS[i].off) = OPTS[i].def;
-	if (opts == NULL || (opts->kind == CFG_SCALAR && opts->value[0] == '\0'))
-		return XS_OK;
-	if (opts->kind != CFG_MAP) {
-		log_error("%s:%d:%d: module roster: options must be a map", file, opts->line, opts->col);
-		return XS_ERROR;
-	}
-	int rc = XS_OK;
-	for (size_t c = 0; c < opts->nchildren; c++) {
-		const struct cfg_node *n = &opts->children[c];
-		const struct optdef *d = NULL;
-		for (size_t i = 0; i < XS_ARRAY_LEN(OPTS); i++)
-			if (n->key && strcmp(n->key, OPTS[i].name) == 0)
-				d = &OPTS[i];
-		if (d == NULL) {
-			log_error("%s:%d:%d: module roster: unknown option '%s'", file, n->key_line,
-			          n->key_col, n->key ? n->key : "");
-			rc = XS_ERROR;
-			continue;
-		}
-		char *end = NULL;
-		unsigned long v = n->kind == CFG_SCALAR ? strtoul(n->value, &end, 10) : 0;
-		if (n->kind != CFG_SCALAR || end == n->value || *end != '\0' || n->value[0] == '-' ||
-		    v < d->min || v > d->max) {
-			log_error("%s:%d:%d: module roster: option '%s': expected a number from %" PRIu32
-			          " to %" PRIu32, file, n->line, n->col, d->name, d->min, d->max);
-			rc = XS_ERROR;
-			continue;
-		}
-		*(uint32_t *)((char *)out + d->off) = (uint32_t)v;
-	}
-	return rc;
-}
-
-static int roster_check(const struct cfg_node *opts)
-{
-	struct opts o;
-	return parse_opts(opts, &o);
-}
-
-static int roster_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
+	/* Everything but the options, which the router filled. */
+	struct opts o = R.o;
 	memset(&R, 0, sizeof(R));
+	R.o = o;
 	R.ctx = ctx;
-	if (parse_opts(opts, &R.o) != XS_OK)
-		return XS_ERROR;
 	if (mod_db_table(ctx, "roster", 0, &R.dbi) != XS_OK)
 		return XS_ERROR;
 	struct {
@@ -1492,16 +1443,6 @@ static int roster_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 		if (mod_hook_add(ctx, hooks[i].id, NULL, 50, hooks[i].fn, NULL) != XS_OK)
 			return XS_ERROR;
 	return mod_iq_add(ctx, NULL, NS_ROSTER, on_iq, NULL);
-}
-
-static int roster_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	struct opts o;
-	if (parse_opts(opts, &o) != XS_OK)
-		return XS_ERROR;
-	R.o = o;
-	return XS_OK;
 }
 
 static void roster_stop(struct mod_ctx *ctx)
@@ -1520,7 +1461,8 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "roster",
 	.init = roster_init,
-	.check = roster_check,
-	.reload = roster_reload,
 	.stop = roster_stop,
+	.opts = OPTS,
+	.conf = &R.o,
+	.conf_size = sizeof(R.o),
 };

@@ -361,125 +361,17 @@ done:
 
 /* ---------------------------------------------------------------- options */
 
-static int opt_error(const struct cfg_node *n, const char *what)
-{
-	const struct cfg *cfg = mod_cfg();
-	log_error("%s:%d:%d: module vcard: option '%s': %s", cfg && cfg->path ? cfg->path : "config",
-	          n->key_line, n->key_col, n->key ? n->key : "?", what);
-	return XS_ERROR;
-}
-
-static int opt_bool(const struct cfg_node *n, bool *out)
-{
-	if (n->kind == CFG_SCALAR && strcmp(n->value, "true") == 0)
-		*out = true;
-	else if (n->kind == CFG_SCALAR && strcmp(n->value, "false") == 0)
-		*out = false;
-	else
-		return opt_error(n, "expected true or false");
-	return XS_OK;
-}
-
-static bool num_ok(const struct cfg_node *n, unsigned long min, unsigned long max,
-                   unsigned long *out)
-{
-	char *end;
-	if (n->kind != CFG_SCALAR || n->value[0] < '0' || n->value[0] > '9')
-		return false;
-	unsigned long v = strtoul(n->value, &end, 10);
-	if (*end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static int opt_num(const struct cfg_node *n, unsigned long min, unsigned long max,
-                   const char *alt, unsigned long *out)
-{
-	if (num_ok(n, min, max, out))
-		return XS_OK;
-	char what[96];
-	snprintf(what, sizeof(what), "expected a number from %lu to %lu%s%s", min, max,
-	         alt ? " or " : "", alt ? alt : "");
-	return opt_error(n, what);
-}
-
-static int opt_text(const struct cfg_node *n, char **out)
-{
-	if (n->kind != CFG_SCALAR || n->value[0] == '\0')
-		return opt_error(n, "expected a non-empty text");
-	char *v = strdup(n->value);
-	if (v == NULL)
-		return XS_ERROR;
-	free(*out);
-	*out = v;
-	return XS_OK;
-}
-
-static void opts_free(struct opts *o)
-{
-	free(o->search_host);
-	free(o->name);
-	o->search_host = o->name = NULL;
-}
-
-static int opt_one(const struct cfg_node *n, struct opts *o)
-{
-	unsigned long v;
-	const char *k = n->key ? n->key : "";
-	if (strcmp(k, "max_size") == 0) {
-		if (opt_num(n, 1024, 16777216, NULL, &v) != XS_OK)
-			return XS_ERROR;
-		o->max_size = v;
-	} else if (strcmp(k, "search") == 0) {
-		return opt_bool(n, &o->search);
-	} else if (strcmp(k, "search_host") == 0) {
-		return opt_text(n, &o->search_host);
-	} else if (strcmp(k, "name") == 0) {
-		return opt_text(n, &o->name);
-	} else if (strcmp(k, "matches") == 0) {
-		if (n->kind == CFG_SCALAR && strcmp(n->value, "infinity") == 0)
-			v = MATCHES_CAP;
-		else if (opt_num(n, 1, MATCHES_CAP, "infinity", &v) != XS_OK)
-			return XS_ERROR;
-		o->matches = (unsigned)v;
-	} else if (strcmp(k, "allow_return_all") == 0) {
-		return opt_bool(n, &o->allow_return_all);
-	} else if (strcmp(k, "max_scan") == 0) {
-		if (opt_num(n, 100, 1000000, NULL, &v) != XS_OK)
-			return XS_ERROR;
-		o->max_scan = (unsigned)v;
-	} else {
-		return opt_error(n, "unknown option (max_size, search, search_host, name, matches, "
-		                    "allow_return_all, max_scan)");
-	}
-	return XS_OK;
-}
-
-/* Fills o with the defaults overridden by opts.  XS_OK or XS_ERROR (logged;
- * every bad option is reported). */
-static int opts_parse(const struct cfg_node *opts, struct opts *o)
-{
-	*o = (struct opts){ .max_size = 65536, .search = true, .matches = 30,
-	                    .allow_return_all = false, .max_scan = 10000,
-	                    .search_host = strdup("vjud.@HOST@"), .name = strdup("vCard User Search") };
-	if (o->search_host == NULL || o->name == NULL) {
-		opts_free(o);
-		return XS_ERROR;
-	}
-	int rc = XS_OK;
-	if (opts && opts->kind == CFG_MAP) {
-		for (size_t i = 0; i < opts->nchildren; i++)
-			if (opt_one(&opts->children[i], o) != XS_OK)
-				rc = XS_ERROR;
-	} else if (opts && !(opts->kind == CFG_SCALAR && opts->value[0] == '\0')) {
-		log_error("module vcard: options must be a map");
-		rc = XS_ERROR;
-	}
-	if (rc != XS_OK)
-		opts_free(o);
-	return rc;
-}
+/* The directory (search, search_host, name) is registered once, at start. */
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("max_size", struct opts, max_size, 65536, 1024, 16777216),
+	CFGOPT_BOOL("search", struct opts, search, true, .restart = true),
+	CFGOPT_STRING("search_host", struct opts, search_host, "vjud.@HOST@", .restart = true),
+	CFGOPT_STRING("name", struct opts, name, "vCard User Search", .restart = true),
+	CFGOPT_UINT("matches", struct opts, matches, 30, 1, MATCHES_CAP, .max_word = "infinity"),
+	CFGOPT_BOOL("allow_return_all", struct opts, allow_return_all, false),
+	CFGOPT_UINT("max_scan", struct opts, max_scan, 10000, 100, 1000000),
+	CFGOPT_END
+};
 
 /* ---------------------------------------------------------------- summary records */
 
@@ -1326,8 +1218,7 @@ static int result_form_head(struct stz_builder *b, const struct vjud *vj)
 static int search_reply(struct iq_req *req, const struct vjud *vj, const struct query *q,
                         const struct results *r)
 {
-	const struct cfg *cfg = mod_cfg();
-	size_t budget = (cfg ? cfg->max_stanza_size : 262144);
+	size_t budget = mod_max_stanza_size();
 	budget = budget > 8192 ? budget - 8192 : budget / 2;
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_SEARCH);
@@ -1453,22 +1344,10 @@ static void vcard_stop(struct mod_ctx *ctx)
 	V.vjuds = NULL;
 	V.nvjuds = 0;
 	stz_b_free(&V.vb);
-	opts_free(&V.o);
 }
 
-static int vcard_check(const struct cfg_node *opts)
+static int vcard_init(struct mod_ctx *ctx)
 {
-	struct opts o;
-	if (opts_parse(opts, &o) != XS_OK)
-		return XS_ERROR;
-	opts_free(&o);
-	return XS_OK;
-}
-
-static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (opts_parse(opts, &V.o) != XS_OK)
-		return XS_ERROR;
 	stz_b_init(&V.vb, V.o.max_size);
 	struct db *db = mod_data_db();
 	int maxkey = db && db->env ? mdb_env_get_maxkeysize(db->env) : KEY_MAX;
@@ -1485,11 +1364,12 @@ static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	    mod_hook_add(ctx, HOOK_USER_REMOVED, NULL, 50, on_user_removed, NULL) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_DISCO_INFO, NULL, 50, on_disco_info, NULL) != XS_OK)
 		return XS_ERROR;
-	const struct cfg *cfg = mod_cfg();
-	if (!V.o.search || cfg == NULL)
+	if (!V.o.search)
 		return XS_OK;
-	for (size_t i = 0; i < cfg->nhosts; i++)
-		if (vjud_add(cfg->hosts[i]) != XS_OK)
+	const char *const *hosts;
+	size_t nhosts = mod_hosts(&hosts);
+	for (size_t i = 0; i < nhosts; i++)
+		if (vjud_add(hosts[i]) != XS_OK)
 			return XS_ERROR;
 	/* Registered once the array no longer moves: handlers keep pointers. */
 	for (size_t i = 0; i < V.nvjuds; i++)
@@ -1498,24 +1378,14 @@ static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return XS_OK;
 }
 
-static int vcard_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int vcard_reload(struct mod_ctx *ctx, const void *old_conf)
 {
 	(void)ctx;
-	struct opts o;
-	if (opts_parse(opts, &o) != XS_OK)
-		return XS_ERROR;
-	if (o.search != V.o.search || strcmp(o.search_host, V.o.search_host) != 0 ||
-	    strcmp(o.name, V.o.name) != 0)
-		log_warn("module vcard: search, search_host and name change only on restart");
-	if (o.max_size != V.o.max_size) {
+	const struct opts *old = old_conf;
+	if (V.o.max_size != old->max_size) {
 		stz_b_free(&V.vb);
-		stz_b_init(&V.vb, o.max_size);
+		stz_b_init(&V.vb, V.o.max_size);
 	}
-	V.o.max_size = o.max_size;
-	V.o.matches = o.matches;
-	V.o.allow_return_all = o.allow_return_all;
-	V.o.max_scan = o.max_scan;
-	opts_free(&o);
 	return XS_OK;
 }
 
@@ -1523,7 +1393,9 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "vcard",
 	.init = vcard_init,
-	.check = vcard_check,
 	.reload = vcard_reload,
 	.stop = vcard_stop,
+	.opts = OPTS,
+	.conf = &V.o,
+	.conf_size = sizeof(V.o),
 };

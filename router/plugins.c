@@ -1,6 +1,7 @@
 /* plugins.c — modules (dlopen), hook chains, the IQ handler table and the
  * disco feature list. */
 #include "router/router.h"
+#include "router/modopts.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -516,14 +517,6 @@ enum mod_sub mod_subscription(const char *owner_bare, const char *peer_bare)
 	return (enum mod_sub)(a.result & 3);
 }
 
-/* The config being checked by plugins_check (outside the router). */
-static const struct cfg *checking;
-
-const struct cfg *mod_cfg(void)
-{
-	return router_cfg() ? router_cfg() : checking;
-}
-
 int mod_account_exists(const char *bare)
 {
 	struct scram_creds cr;
@@ -559,17 +552,6 @@ int mod_account(const char *bare, enum mod_account *out)
 	return XS_OK;
 }
 
-int mod_opts_none(const char *module, const struct cfg_node *opts)
-{
-	if (opts == NULL || opts->kind != CFG_MAP || opts->nchildren == 0)
-		return XS_OK;
-	const struct cfg_node *n = &opts->children[0];
-	const struct cfg *cfg = mod_cfg();
-	log_error("%s:%d:%d: module '%s': unknown option '%s' (it has none)",
-	          cfg && cfg->path ? cfg->path : "config", n->key_line, n->key_col, module, n->key);
-	return XS_ERROR;
-}
-
 static void *open_module(const struct cfg *cfg, const struct cfg_module *m,
                          const struct xmppd_module **out)
 {
@@ -594,7 +576,6 @@ static void *open_module(const struct cfg *cfg, const struct cfg_module *m,
 int plugins_check(const struct cfg *cfg)
 {
 	int rc = XS_OK;
-	checking = cfg;
 	for (size_t i = 0; i < cfg->nmodules; i++) {
 		const struct xmppd_module *mod;
 		void *dl = open_module(cfg, &cfg->modules[i], &mod);
@@ -602,11 +583,10 @@ int plugins_check(const struct cfg *cfg)
 			rc = XS_ERROR;
 			continue;
 		}
-		if (mod->check && mod->check(&cfg->modules[i].opts) != XS_OK)
+		if (modopts_check(mod, &cfg->modules[i].opts, cfg->path) != XS_OK)
 			rc = XS_ERROR;
 		dlclose(dl);
 	}
-	checking = NULL;
 	return rc;
 }
 
@@ -646,7 +626,7 @@ int plugins_load(const struct cfg *cfg)
 		ctx->dl = dl;
 		snprintf(ctx->name, sizeof(ctx->name), "%s", m->name);
 		P.nmods++;
-		if (mod->init(ctx, &m->opts) != XS_OK) {
+		if (modopts_init(mod, &m->opts, cfg->path) != XS_OK || mod->init(ctx) != XS_OK) {
 			log_error("module %s: init failed", m->name);
 			return XS_ERROR;
 		}
@@ -664,11 +644,12 @@ void plugins_reload(const struct cfg *cfg)
 				m = &cfg->modules[j];
 		if (m == NULL)
 			continue; /* removed from the file: needs a restart */
-		if (P.mods[i].mod->reload == NULL) {
+		int rc = modopts_reload(&P.mods[i], P.mods[i].mod, &m->opts, cfg->path);
+		if (rc == XS_PASS) {
 			log_info("reload: module %s has no live options", P.mods[i].name);
 			continue;
 		}
-		if (P.mods[i].mod->reload(&P.mods[i], &m->opts) != XS_OK)
+		if (rc != XS_OK)
 			log_error("reload: module %s refused its new options; it keeps the old ones",
 			          P.mods[i].name);
 		else
@@ -681,6 +662,7 @@ void plugins_stop(void)
 	for (size_t i = P.nmods; i-- > 0;) {
 		if (P.mods[i].mod->stop)
 			P.mods[i].mod->stop(&P.mods[i]);
+		modopts_free(P.mods[i].mod);
 	}
 	/* Every registration points into module code: forget them all before
 	 * the code is unmapped. */

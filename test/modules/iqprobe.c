@@ -18,7 +18,7 @@
 /* Text past the builder's bound: the builder refuses it and stays refused. */
 static int too_large(struct iq_req *req)
 {
-	size_t n = mod_cfg()->max_encoded + 1;
+	size_t n = mod_max_encoded() + 1;
 	char *text = malloc(n);
 	if (text == NULL)
 		return mod_iq_error(req, "internal-server-error");
@@ -47,21 +47,13 @@ static int on_probe(struct iq_req *req, void *arg)
 	return mod_iq_error(req, "bad-request");
 }
 
-static int iqprobe_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int iqprobe_init(struct mod_ctx *ctx)
 {
-	if (mod_opts_none("iqprobe", opts) != XS_OK)
-		return XS_ERROR;
 	return mod_iq_add(ctx, NULL, NS_IQPROBE, on_probe, NULL);
-}
-
-static int iqprobe_check(const struct cfg_node *opts)
-{
-	return mod_opts_none("iqprobe", opts);
 }
 
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "iqprobe",
 	.init = iqprobe_init,
-	.check = iqprobe_check,
 };
