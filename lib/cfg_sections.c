@@ -186,7 +186,7 @@ void cfg_parse_loglevel(struct cfg_loader *L, struct cfg_node *n, const char *ke
 		return;
 	if (log_level_parse(n->value, &L->c->loglevel) != XS_OK)
 		cfg_l_err(L, n, key, "expected error, warning, info or debug, found '%.64s'",
-		      n->value);
+		          n->value);
 }
 
 void cfg_parse_registration(struct cfg_loader *L, struct cfg_node *n, const char *key,
@@ -286,7 +286,7 @@ static void check_listen_entry(struct cfg_loader *L, const struct cfg_node *n, s
 				out->starttls = CFG_STARTTLS_OFF;
 			} else {
 				cfg_l_err(L, v, key, "expected required, optional or off, found '%.64s'",
-				      v->value);
+				          v->value);
 				ok = false;
 			}
 		} else if (strcmp(v->key, "module") == 0) {
@@ -297,7 +297,7 @@ static void check_listen_entry(struct cfg_loader *L, const struct cfg_node *n, s
 				out->module = CFG_LISTEN_C2S;
 			} else {
 				cfg_l_err(L, v, key, "unknown listener module '%.64s' (expected c2s)",
-				      v->value);
+				          v->value);
 				ok = false;
 			}
 		} else {
@@ -353,34 +353,76 @@ void cfg_listen_free(struct cfg *c)
 
 /* ---- lists of strings */
 
-void cfg_parse_certfiles(struct cfg_loader *L, struct cfg_node *n, const char *key,
-                         const struct cfg_setting *s)
+/* Turns one item into the string kept (malloc'd), or reports why not and
+ * returns NULL with *oom false. */
+typedef char *item_fn(struct cfg_loader *L, const struct cfg_node *item, const char *key,
+                      bool *oom);
+
+/* A list of scalars, each checked by fn: what is kept goes to *out. */
+static void parse_list(struct cfg_loader *L, const struct cfg_node *n, const char *key,
+                       const char *what, const char *item_what, item_fn *fn, char ***out,
+                       size_t *nout)
 {
-	(void)s;
-	if (!cfg_want_kind(L, n, key, CFG_SEQ, "a list of PEM files"))
+	if (!cfg_want_kind(L, n, key, CFG_SEQ, what))
 		return;
-	L->c->certfiles = calloc(n->nchildren ? n->nchildren : 1, sizeof(char *));
-	if (!L->c->certfiles) {
+	*out = calloc(n->nchildren ? n->nchildren : 1, sizeof(char *));
+	if (!*out) {
 		cfg_l_oom(L);
 		return;
 	}
 	for (size_t i = 0; i < n->nchildren; i++) {
 		const struct cfg_node *item = &n->children[i];
-		char key[32];
-		snprintf(key, sizeof(key), "certfiles[%zu]", i);
-		if (!cfg_want_scalar(L, item, key, "a file name"))
+		char ikey[64];
+		snprintf(ikey, sizeof(ikey), "%.32s[%zu]", key, i);
+		if (!cfg_want_scalar(L, item, ikey, item_what))
 			continue;
-		if (!*item->value) {
-			cfg_l_err(L, item, key, "empty file name");
-			continue;
-		}
-		char *p = strdup(item->value);
-		if (!p) {
+		bool oom = false;
+		char *p = fn(L, item, ikey, &oom);
+		if (oom) {
 			cfg_l_oom(L);
 			return;
 		}
-		L->c->certfiles[L->c->ncertfiles++] = p;
+		if (p)
+			(*out)[(*nout)++] = p;
 	}
+}
+
+static char *certfile_item(struct cfg_loader *L, const struct cfg_node *item, const char *key,
+                           bool *oom)
+{
+	(void)L;
+	(void)key;
+	char *p = strdup(item->value);
+	*oom = p == NULL;
+	return p;
+}
+
+void cfg_parse_certfiles(struct cfg_loader *L, struct cfg_node *n, const char *key,
+                         const struct cfg_setting *s)
+{
+	(void)s;
+	parse_list(L, n, key, "a list of PEM files", "a file name", certfile_item,
+	           &L->c->certfiles, &L->c->ncertfiles);
+}
+
+static char *trace_item(struct cfg_loader *L, const struct cfg_node *item, const char *key,
+                        bool *oom)
+{
+	struct jid j;
+	char bare[JID_MAX + 1];
+	if (jid_parse(item->value, strlen(item->value), &j) != XS_OK || j.resource[0] ||
+	    !j.node[0]) {
+		cfg_l_err(L, item, key, "'%.64s' is not a bare JID (user@host)", item->value);
+		return NULL;
+	}
+	int len = jid_bare(&j, bare, sizeof(bare));
+	if (len < 0 || len >= CFG_TRACE_JID_MAX) {
+		cfg_l_err(L, item, key, "JID longer than %d bytes", CFG_TRACE_JID_MAX - 1);
+		return NULL;
+	}
+	char *p = strdup(bare);
+	*oom = p == NULL;
+	return p;
 }
 
 /* Bare JIDs whose stanzas are traced from the start (xmppctl trace adds more). */
@@ -388,38 +430,8 @@ void cfg_parse_trace(struct cfg_loader *L, struct cfg_node *n, const char *key,
                      const struct cfg_setting *s)
 {
 	(void)s;
-	if (!cfg_want_kind(L, n, key, CFG_SEQ, "a list of bare JIDs"))
-		return;
-	L->c->trace = calloc(n->nchildren ? n->nchildren : 1, sizeof(char *));
-	if (!L->c->trace) {
-		cfg_l_oom(L);
-		return;
-	}
-	for (size_t i = 0; i < n->nchildren; i++) {
-		const struct cfg_node *item = &n->children[i];
-		char key[32];
-		snprintf(key, sizeof(key), "trace[%zu]", i);
-		if (!cfg_want_scalar(L, item, key, "a bare JID"))
-			continue;
-		struct jid j;
-		char bare[JID_MAX + 1];
-		if (jid_parse(item->value, strlen(item->value), &j) != XS_OK || j.resource[0] ||
-		    !j.node[0]) {
-			cfg_l_err(L, item, key, "'%.64s' is not a bare JID (user@host)", item->value);
-			continue;
-		}
-		int len = jid_bare(&j, bare, sizeof(bare));
-		if (len < 0 || len >= CFG_TRACE_JID_MAX) {
-			cfg_l_err(L, item, key, "JID longer than %d bytes", CFG_TRACE_JID_MAX - 1);
-			continue;
-		}
-		char *p = strdup(bare);
-		if (!p) {
-			cfg_l_oom(L);
-			return;
-		}
-		L->c->trace[L->c->ntrace++] = p;
-	}
+	parse_list(L, n, key, "a list of bare JIDs", "a bare JID", trace_item, &L->c->trace,
+	           &L->c->ntrace);
 }
 
 static void strs_free(char ***v, size_t *n)
@@ -477,7 +489,7 @@ void cfg_parse_modules(struct cfg_loader *L, struct cfg_node *n, const char *key
 		 * climb out of modules_dir. */
 		if (!module_name_ok(v->key)) {
 			cfg_err_at(L->e, v->key_line, v->key_col, mkey,
-			       "bad module name: only a-z, 0-9 and _ are allowed");
+			           "bad module name: only a-z, 0-9 and _ are allowed");
 			continue;
 		}
 		if (cfg_node_poisoned(v))

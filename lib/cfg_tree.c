@@ -222,7 +222,7 @@ static void syntax_error(struct builder *b)
 		cfg_err_at(b->e, 0, 0, NULL, "out of memory while parsing");
 	else if (p->context)
 		cfg_err_at(b->e, line, col, NULL, "syntax error: %s (%s at line %d, column %d)",
-		       problem, p->context, mark_line(&p->context_mark), mark_col(&p->context_mark));
+		           problem, p->context, mark_line(&p->context_mark), mark_col(&p->context_mark));
 	else
 		cfg_err_at(b->e, line, col, NULL, "syntax error: %s", problem);
 }
@@ -241,7 +241,7 @@ static bool next_event(struct builder *b, yaml_event_t *ev)
 	case YAML_ALIAS_EVENT:
 		if (++b->nodes > CFG_MAX_NODES) {
 			cfg_err_at(b->e, mark_line(&ev->start_mark), mark_col(&ev->start_mark), NULL,
-			       "more than %d nodes", CFG_MAX_NODES);
+			           "more than %d nodes", CFG_MAX_NODES);
 			yaml_event_delete(ev);
 			return false;
 		}
@@ -558,7 +558,7 @@ static bool build_tree(struct builder *b, struct cfg_node *root)
 		/* What follows is not parsed, but the first document is whole and
 		 * still worth checking. */
 		cfg_err_at(b->e, mark_line(&ev.start_mark), mark_col(&ev.start_mark), NULL,
-		       "only one YAML document is allowed");
+		           "only one YAML document is allowed");
 	yaml_event_delete(&ev);
 	return true;
 }

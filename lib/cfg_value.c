@@ -37,7 +37,7 @@ static const char *kind_name(const struct cfg_node *n)
 
 /* A non-empty scalar, else an error "expected WHAT, found ...". */
 bool cfg_want_scalar(struct cfg_loader *L, const struct cfg_node *n, const char *key,
-                        const char *what)
+                     const char *what)
 {
 	if (cfg_node_poisoned(n))
 		return false;
@@ -49,7 +49,7 @@ bool cfg_want_scalar(struct cfg_loader *L, const struct cfg_node *n, const char 
 }
 
 bool cfg_want_kind(struct cfg_loader *L, const struct cfg_node *n, const char *key,
-                      enum cfg_node_kind kind, const char *what)
+                   enum cfg_node_kind kind, const char *what)
 {
 	if (cfg_node_poisoned(n))
 		return false;
@@ -83,7 +83,7 @@ enum cfg_dec cfg_parse_dec(const char *s, uint64_t *out)
 }
 
 bool cfg_get_uint(struct cfg_loader *L, const struct cfg_node *n, const char *key,
-                     const char *what, uint64_t min, uint64_t max, uint64_t *out)
+                  const char *what, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!cfg_want_scalar(L, n, key, what))
 		return false;
@@ -99,7 +99,7 @@ bool cfg_get_uint(struct cfg_loader *L, const struct cfg_node *n, const char *ke
 	}
 	if (r == CFG_DEC_OVERFLOW || v < min || v > max) {
 		cfg_l_err(L, n, key, "must be between %llu and %llu", (unsigned long long)min,
-		      (unsigned long long)max);
+		          (unsigned long long)max);
 		return false;
 	}
 	*out = v;
