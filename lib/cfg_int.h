@@ -105,8 +105,7 @@ void cfg_uint_store(void *p, size_t size, uint64_t v);
 
 cfg_parse_fn cfg_parse_hosts, cfg_parse_loglevel, cfg_parse_registration, cfg_parse_workers,
 	cfg_parse_ring_size, cfg_parse_listen, cfg_parse_certfiles, cfg_parse_trace,
-	cfg_parse_host_config, cfg_parse_modules, cfg_parse_log, cfg_parse_user,
-	cfg_parse_group;
+	cfg_parse_host_config, cfg_parse_modules, cfg_parse_log, cfg_parse_account;
 bool cfg_hosts_same(const struct cfg *a, const struct cfg *b);
 void cfg_hosts_swap(struct cfg *a, struct cfg *b);
 void cfg_hosts_free(struct cfg *c);

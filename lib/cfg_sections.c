@@ -1,6 +1,6 @@
 /* cfg_sections.c — the dedicated parsers of the structured settings of the
  * table in cfg_settings.c (hosts, listen, host_config, modules, certfiles,
- * trace, log, user, group) and of values with a rule of their own (workers,
+ * trace, log, user and group) and of values with a rule of their own (workers,
  * ring_size, loglevel, registration); with the comparison, swap and free of
  * the sections a reload compares.  Contract: lib/cfg_int.h. */
 #include "lib/cfg_int.h"
@@ -579,28 +579,18 @@ void cfg_log_free(struct cfg *c)
 	c->log_file = NULL;
 }
 
-void cfg_parse_user(struct cfg_loader *L, struct cfg_node *n, const char *key,
-                    const struct cfg_setting *s)
+/* user and group: a name the system knows (the master switches to it). */
+void cfg_parse_account(struct cfg_loader *L, struct cfg_node *n, const char *key,
+                       const struct cfg_setting *s)
 {
 	if (!cfg_want_scalar(L, n, key, s->what))
 		return;
-	if (getpwnam(n->value) == NULL) {
-		cfg_l_err(L, n, key, "no such user '%.64s'", n->value);
+	bool user = strcmp(s->name, "user") == 0;
+	if (user ? getpwnam(n->value) == NULL : getgrnam(n->value) == NULL) {
+		cfg_l_err(L, n, key, "no such %s '%.64s'", s->name, n->value);
 		return;
 	}
-	cfg_set_str(L, n, key, s->what, &L->c->user);
-}
-
-void cfg_parse_group(struct cfg_loader *L, struct cfg_node *n, const char *key,
-                     const struct cfg_setting *s)
-{
-	if (!cfg_want_scalar(L, n, key, s->what))
-		return;
-	if (getgrnam(n->value) == NULL) {
-		cfg_l_err(L, n, key, "no such group '%.64s'", n->value);
-		return;
-	}
-	cfg_set_str(L, n, key, s->what, &L->c->group);
+	cfg_set_str(L, n, key, s->what, (char **)((char *)L->c + s->off));
 }
 
 /* ---- computed defaults */

@@ -75,9 +75,9 @@ static const struct cfg_setting table[] = {
 	  .free = cfg_trace_free },
 	{ PATH(pidfile, NULL), .reload = CFG_STARTUP },
 	{ .name = "user", .type = CFG_T_STR, .reload = CFG_RESTART, FIELD(user),
-	  .what = "a user name", .parse = cfg_parse_user },
+	  .what = "a user name", .parse = cfg_parse_account },
 	{ .name = "group", .type = CFG_T_STR, .reload = CFG_RESTART, FIELD(group),
-	  .what = "a group name", .parse = cfg_parse_group },
+	  .what = "a group name", .parse = cfg_parse_account },
 };
 
 const struct cfg_setting *cfg_settings(size_t *n)
