@@ -23,20 +23,25 @@ DEB_PKGS := gcc make pkg-config libxml2-dev libgnutls28-dev liblmdb-dev libyaml-
 COMMON_SRC := $(wildcard lib/*.c) $(filter-out shm/dump.c,$(wildcard shm/*.c))
 XMPPD_SRC  := $(filter-out daemon/xmppctl.c,$(wildcard daemon/*.c)) \
               $(wildcard router/*.c) $(wildcard workers/*.c)
+# A module is modules/NAME.c, or the folder modules/NAME/ whose .c files
+# together make NAME.so (one plugin, one descriptor, in several files).
 MOD_SRC    := $(wildcard modules/*.c)
+MOD_DIRS   := $(sort $(patsubst modules/%/,%,$(dir $(wildcard modules/*/*.c))))
+MOD_NAMES  := $(MOD_SRC:modules/%.c=%) $(MOD_DIRS)
 TEST_SRC   := $(wildcard test/unit/test_*.c)
 # Modules only the end-to-end tests load (never installed).
 TEST_MOD_SRC := $(wildcard test/modules/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
 XMPPD_OBJ  := $(XMPPD_SRC:%.c=$(B)/%.o)
-MODULES    := $(MOD_SRC:modules/%.c=$(B)/modules/%.so)
+MODULES    := $(MOD_NAMES:%=$(B)/modules/%.so)
 TESTS      := $(TEST_SRC:test/unit/%.c=$(B)/test/%)
 TEST_MODULES := $(TEST_MOD_SRC:test/modules/%.c=$(B)/test/modules/%.so)
 
 BINS := $(B)/xmppd $(B)/xmppctl $(B)/xmppd-shm-dump
 
-.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall
+.PHONY: all deps run test unit e2e check-man check-asan bench clean install uninstall \
+        layering-router
 # Objects of test programs and modules are kept, not deleted as intermediates.
 .SECONDARY:
 all: $(BINS) $(MODULES)
@@ -54,9 +59,17 @@ $(B)/test/modules/%.o: test/modules/%.c
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
 # Modules resolve the router API and the lib/ functions against the xmppd binary,
-# which exports its symbols (-rdynamic); a module exports only its descriptor.
-$(B)/modules/%.so: $(B)/modules/%.o
-	$(CC) -shared $(SANITIZE) -o $@ $<
+# which exports its symbols (-rdynamic); a module exports only its descriptor
+# (the version script makes every other symbol local, also those its files share).
+MOD_LDFLAGS := -Wl,--version-script=modules/module.map
+$(B)/modules/%.so: $(B)/modules/%.o modules/module.map
+	$(CC) -shared $(SANITIZE) $(MOD_LDFLAGS) -o $@ $(filter %.o,$^)
+
+define MOD_DIR_RULE
+$(B)/modules/$(1).so: $(patsubst %.c,$(B)/%.o,$(wildcard modules/$(1)/*.c)) modules/module.map
+	$$(CC) -shared $$(SANITIZE) $$(MOD_LDFLAGS) -o $$@ $$(filter %.o,$$^)
+endef
+$(foreach m,$(MOD_DIRS),$(eval $(call MOD_DIR_RULE,$(m))))
 
 $(B)/test/modules/%.so: $(B)/test/modules/%.o
 	$(CC) -shared $(SANITIZE) -o $@ $<
@@ -79,6 +92,11 @@ $(B)/xmppd-bench: $(BENCH_SRC:%.c=$(B)/%.o) $(COMMON_OBJ)
 $(B)/test/%: $(B)/test/unit/%.o $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Unit tests of router pieces link those pieces too (leaves of router/: they
+# call nothing else of it, test/layering-router.sh says so).
+$(B)/test/test_timer: $(B)/router/timer.o
+$(B)/test/test_routes: $(B)/router/routes.o $(B)/router/sessions.o
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -119,9 +137,14 @@ check-man:
 	@out=$$(for f in man/*.[0-9]; do groff -man -ww -z $$f 2>&1; done); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: clean"
 
+# The files of router/ call each other without a cycle.
+layering-router: all
+	sh test/layering-router.sh $(B) router
+
 test: deps
 	$(MAKE) all bench $(TESTS) $(TEST_MODULES)
 	$(MAKE) check-man
+	$(MAKE) layering-router
 	$(MAKE) unit
 	$(MAKE) e2e
 
@@ -187,7 +210,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/xmppd $(DESTDIR)$(BINDIR)/xmppctl \
 	  $(DESTDIR)$(BINDIR)/xmppd-shm-dump \
-	  $(MOD_SRC:modules/%.c=$(DESTDIR)$(MODULESDIR)/%.so) \
+	  $(MOD_NAMES:%=$(DESTDIR)$(MODULESDIR)/%.so) \
 	  $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(wildcard man/*.5)) \
 	  $(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(wildcard man/*.8)) \
 	  $(DESTDIR)$(SYSCONFDIR)/init.d/xmppd $(DESTDIR)$(UNITDIR)/xmppd.service \

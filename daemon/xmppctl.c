@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	           "  users HOST                    list the accounts of a host\n"
 	           "  sessions                      list the sessions (JID, worker, connection,\n"
 	           "                                priority, presence, since)\n"
+	           "  routes                        list the domain table (domain, kind, module\n"
+	           "                                or worker and connection)\n"
 	           "  kick JID                      end a session (full JID) or all of an\n"
 	           "                                account's (bare JID)\n"
 	           "  loglevel LEVEL                error, warning, info or debug, in every process\n"

@@ -2,6 +2,7 @@
 #include "lib/db.h"
 #include "lib/dbkey.h"
 #include "lib/log.h"
+#include "lib/msg.h"
 #include "lib/xs.h"
 
 #include <assert.h>
@@ -102,10 +103,10 @@ int db_open_sessions(struct db *db, const char *run_dir, bool writer)
 		return XS_ERROR;
 	if (env_open(db, dir, MDB_NOSYNC | MDB_NOMETASYNC, SESSIONS_MAP_SIZE, 8, writer) != XS_OK)
 		return XS_ERROR;
-	static const char *const names[] = { "sess", "res", "pres" };
-	static const unsigned flags[] = { 0, MDB_DUPSORT, 0 };
-	MDB_dbi *const out[] = { &db->sess, &db->res, &db->pres };
-	return open_tables(db, names, flags, out, 3, writer);
+	static const char *const names[] = { "sess", "res", "pres", "routes" };
+	static const unsigned flags[] = { 0, MDB_DUPSORT, 0, 0 };
+	MDB_dbi *const out[] = { &db->sess, &db->res, &db->pres, &db->routes };
+	return open_tables(db, names, flags, out, 4, writer);
 }
 
 void db_close(struct db *db)
@@ -252,4 +253,118 @@ int db_sess_read(const MDB_val *key, const MDB_val *val, struct sess_rec *r, cha
 	memcpy(full, jid, jlen);
 	full[jlen] = '\0';
 	return XS_OK;
+}
+
+/* ---------------------------------------------------------------- the domain table */
+
+static_assert(DB_ROUTE_DOMAIN_MAX <= SESS_KEY_MAX, "a domain is a whole key");
+static_assert(DB_ROUTE_DOMAIN_MAX == MSG_ROUTE_DOMAIN_MAX, "one domain limit on rings and keys");
+
+int db_route_put(struct db *db, MDB_txn *txn, const char *domain, size_t len,
+                 const struct route_rec *r, const char *module)
+{
+	size_t ml = module ? strlen(module) : 0;
+	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX || ml > DB_ROUTE_MODULE_MAX) {
+		log_error("route %.*s: domain or module name too long", (int)(len > 64 ? 64 : len),
+		          domain);
+		return XS_ERROR;
+	}
+	MDB_val k = { len, (void *)domain }, v = { sizeof(*r) + ml, NULL };
+	int rc = mdb_put(txn, db->routes, &k, &v, MDB_RESERVE);
+	if (rc != 0) {
+		log_error("route put %.*s: %s", (int)len, domain, mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	memcpy(v.mv_data, r, sizeof(*r));
+	if (ml)
+		memcpy((char *)v.mv_data + sizeof(*r), module, ml);
+	return XS_OK;
+}
+
+/* A stored value as a record and a module name.  XS_OK or XS_ERROR. */
+static int route_read(const MDB_val *v, struct route_rec *r, char *module, size_t cap)
+{
+	if (v->mv_size < sizeof(*r) || v->mv_size > sizeof(*r) + DB_ROUTE_MODULE_MAX)
+		return XS_ERROR;
+	memcpy(r, v->mv_data, sizeof(*r)); /* LMDB values are not aligned */
+	if (module && cap) {
+		size_t ml = v->mv_size - sizeof(*r);
+		if (ml >= cap)
+			ml = cap - 1;
+		memcpy(module, (const char *)v->mv_data + sizeof(*r), ml);
+		module[ml] = '\0';
+	}
+	return XS_OK;
+}
+
+int db_route_get(struct db *db, MDB_txn *txn, const char *domain, size_t len,
+                 struct route_rec *r, char *module, size_t cap)
+{
+	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX)
+		return XS_PASS;
+	MDB_val k = { len, (void *)domain }, v;
+	int rc = mdb_get(txn, db->routes, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return XS_PASS;
+	if (rc != 0 || route_read(&v, r, module, cap) != XS_OK) {
+		log_error("route get %.*s: %s", (int)len, domain, rc ? mdb_strerror(rc) : "bad record");
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int db_route_del(struct db *db, MDB_txn *txn, const char *domain, size_t len)
+{
+	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX)
+		return XS_PASS;
+	MDB_val k = { len, (void *)domain };
+	int rc = mdb_del(txn, db->routes, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return XS_PASS;
+	if (rc != 0) {
+		log_error("route del %.*s: %s", (int)len, domain, mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	return XS_OK;
+}
+
+int db_route_foreach(struct db *db, MDB_txn *txn, db_route_visit_fn *fn, void *arg)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, db->routes, &cur);
+	if (rc != 0) {
+		log_error("routes cursor: %s", mdb_strerror(rc));
+		return XS_ERROR;
+	}
+	MDB_val k, v;
+	char domain[DB_ROUTE_DOMAIN_MAX + 1], module[DB_ROUTE_MODULE_MAX + 1];
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct route_rec r;
+		if (k.mv_size == 0 || k.mv_size > DB_ROUTE_DOMAIN_MAX ||
+		    route_read(&v, &r, module, sizeof(module)) != XS_OK)
+			continue;
+		memcpy(domain, k.mv_data, k.mv_size);
+		domain[k.mv_size] = '\0';
+		if (!fn(domain, &r, module, arg))
+			break;
+	}
+	mdb_cursor_close(cur);
+	return XS_OK;
+}
+
+const char *db_route_kind_name(const struct route_rec *r)
+{
+	switch (r->kind) {
+	case ROUTE_LOCAL:
+		return "local";
+	case ROUTE_SERVICE:
+		return "service";
+	case ROUTE_COMPONENT:
+		return "component";
+	case ROUTE_REMOTE:
+		return r->conn ? "remote" : "connecting";
+	default:
+		return "unknown";
+	}
 }

@@ -7,7 +7,8 @@
  * the master at start): "sess" (session key -> struct sess_rec [+ full JID]),
  * "res" (bare JID -> resource or session key, MDB_DUPSORT) and "pres"
  * (session key -> the stz encoding of the session's last available
- * presence).  Session keys are laid out below (db_sess_key).
+ * presence), and "routes" (domain -> struct route_rec [+ module name]: where
+ * the domain's stanzas go).  Session keys are laid out below (db_sess_key).
  *
  * Every process opens an environment at most once, after fork, with
  * MDB_NOTLS; the router is the only writer of both. */
@@ -78,8 +79,46 @@ int db_sess_read(const MDB_val *key, const MDB_val *val, struct sess_rec *r, cha
 struct db {
 	MDB_env *env;
 	MDB_dbi users, meta;   /* data env */
-	MDB_dbi sess, res, pres; /* sessions env */
+	MDB_dbi sess, res, pres, routes; /* sessions env */
 };
+
+/* ---- the domain table ("routes" of the sessions env).
+ *
+ * Key: a prepared domain (1 to DB_ROUTE_DOMAIN_MAX bytes).  Value: a struct
+ * route_rec, followed for a ROUTE_SERVICE by the name of the module that
+ * serves it (no NUL; at most DB_ROUTE_MODULE_MAX bytes).  The router writes
+ * it (local hosts and services at start, connections' routes as workers add
+ * and remove them); xmppd-shm-dump reads it. */
+#define DB_ROUTE_DOMAIN_MAX 511
+#define DB_ROUTE_MODULE_MAX 63
+
+struct route_rec {
+	uint64_t conn;           /* ROUTE_COMPONENT, ROUTE_REMOTE: the connection (lib/msg.h
+	                          * conn id); 0 for a remote server being connected to */
+	int64_t since;           /* unix time the route was set */
+	uint8_t kind;            /* enum route_kind (lib/msg.h) */
+	uint8_t pad[7];
+};
+
+/* Sets domain's route (replacing any); module: the serving module of a
+ * ROUTE_SERVICE, else NULL.  XS_OK, or XS_ERROR (a domain or name too long,
+ * an LMDB error: logged). */
+int db_route_put(struct db *db, MDB_txn *txn, const char *domain, size_t len,
+                 const struct route_rec *r, const char *module);
+/* domain's route into *r, and the module's name (NUL-terminated) into module
+ * (cap bytes, may be NULL).  XS_OK, XS_PASS (none), XS_ERROR. */
+int db_route_get(struct db *db, MDB_txn *txn, const char *domain, size_t len,
+                 struct route_rec *r, char *module, size_t cap);
+/* Removes domain's route.  XS_OK, XS_PASS (none), XS_ERROR. */
+int db_route_del(struct db *db, MDB_txn *txn, const char *domain, size_t len);
+/* Visits every route in domain order; fn returns false to stop.  fn must not
+ * write the table (collect what to change, change it after). */
+typedef bool db_route_visit_fn(const char *domain, const struct route_rec *r,
+                               const char *module, void *arg);
+int db_route_foreach(struct db *db, MDB_txn *txn, db_route_visit_fn *fn, void *arg);
+/* The name a kind is listed under: "local", "service", "component",
+ * "remote", "connecting" (a remote route without its connection yet). */
+const char *db_route_kind_name(const struct route_rec *r);
 
 /* Opens (creating the directory and tables when `writer`) the data env.
  * XS_OK or XS_ERROR (logged). */

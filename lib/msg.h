@@ -19,6 +19,9 @@ enum msg_type {
 	MSG_UP_CLOSED = 3,    /* struct msg_closed: a connection that sent MSG_UP_BIND ended */
 	MSG_UP_PREAUTH = 4,   /* struct msg_preauth, then a stz encoding: an IQ from a
 	                       * connection that has not authenticated (no 'from') */
+	MSG_UP_ROUTE_ADD = 5, /* struct msg_route: stanzas for a domain go to this
+	                       * connection (a component, an outbound s2s stream) */
+	MSG_UP_ROUTE_DEL = 6, /* struct msg_route: that connection no longer takes them */
 	/* down ring */
 	MSG_DOWN_DELIVER = 16, /* struct msg_deliver, then the stz encoding */
 	MSG_DOWN_BOUND = 17,   /* struct msg_bound: answer to MSG_UP_BIND */
@@ -104,6 +107,8 @@ struct msg_preauth {
 };
 _Static_assert(sizeof(struct msg_preauth) % 8 == 0, "the encoding after it stays aligned");
 
+/* MSG_UP_CLOSED is also sent for a connection that added routes (it never
+ * bound: jid_len 0): its routes go with it. */
 struct msg_closed {
 	uint64_t conn;
 	uint32_t jid_len;
@@ -144,6 +149,32 @@ struct msg_deliver {
 	uint32_t flags;        /* enum msg_deliver_flag */
 	uint64_t conns[];      /* then the stz encoding, 8-byte aligned */
 };
+
+/* Where a domain's stanzas go: the sessions env's domain table (lib/db.h
+ * struct route_rec) holds one of these per domain. */
+enum route_kind {
+	ROUTE_LOCAL = 1,       /* a host of this server: its sessions and accounts */
+	ROUTE_SERVICE = 2,     /* a service module in the router (vjud.HOST, conference.HOST) */
+	ROUTE_COMPONENT = 3,   /* an external component's connection */
+	ROUTE_REMOTE = 4,      /* a remote server: the outbound stream's connection, or
+	                        * connecting (conn 0) */
+};
+
+/* MSG_UP_ROUTE_ADD / MSG_UP_ROUTE_DEL.  conn belongs to the sending worker;
+ * kind is ROUTE_COMPONENT or ROUTE_REMOTE (the others are the router's own);
+ * a domain already routed elsewhere is replaced by an ADD only when it is a
+ * connection's route too (never a local host or a service).  A DEL removes
+ * the route only while it still names conn. */
+struct msg_route {
+	uint64_t conn;
+	uint32_t kind;         /* enum route_kind */
+	uint16_t domain_len;   /* the prepared domain, at most MSG_ROUTE_DOMAIN_MAX bytes */
+	uint16_t pad;
+	char domain[];         /* domain_len bytes, then NUL */
+};
+
+/* A domain is a key of the LMDB table: at most 511 bytes (DNS names are 253). */
+#define MSG_ROUTE_DOMAIN_MAX 511
 
 struct msg_conn {
 	uint32_t type;         /* MSG_SOCK_CONN */

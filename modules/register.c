@@ -88,6 +88,7 @@ static const struct cfgopt OPTS[] = {
 	CFGOPT_END
 };
 
+/* The module's state: its options and the in-memory rate and password records. */
 static struct {
 	struct mod_ctx *ctx;
 	struct opts o;
@@ -95,7 +96,7 @@ static struct {
 	struct pw_change pw_recent[PASSWD_SLOTS]; /* last change per account hash */
 	uint32_t rate_next;                /* where the next record goes */
 	uint32_t rate_n;                   /* records in use */
-} R;
+} registration;
 
 /* What a <query/> carried. */
 struct reg_form {
@@ -230,7 +231,7 @@ static int check_password(struct iq_req *req, const struct reg_form *f)
 {
 	if (f->pass_long)
 		return reply_error(req, "not-acceptable", "The password is too long");
-	if (utf8_chars(f->pass, f->plen) < R.o.min_pass)
+	if (utf8_chars(f->pass, f->plen) < registration.o.min_pass)
 		return reply_error(req, "not-acceptable", "The password is too short");
 	return XS_OK;
 }
@@ -248,8 +249,8 @@ static bool ip_equal(const struct msg_ip *a, const struct msg_ip *b)
 static unsigned rate_count(const struct msg_ip *ip, int64_t now)
 {
 	unsigned n = 0;
-	for (uint32_t i = 0; i < R.rate_n; i++) {
-		const struct rate_rec *r = &R.rate[i];
+	for (uint32_t i = 0; i < registration.rate_n; i++) {
+		const struct rate_rec *r = &registration.rate[i];
 		if (now - r->at < RATE_WINDOW && ip_equal(&r->ip, ip))
 			n++;
 	}
@@ -258,11 +259,11 @@ static unsigned rate_count(const struct msg_ip *ip, int64_t now)
 
 static void rate_note(const struct msg_ip *ip, int64_t now)
 {
-	R.rate[R.rate_next].ip = *ip;
-	R.rate[R.rate_next].at = now;
-	R.rate_next = (R.rate_next + 1) % RATE_SLOTS;
-	if (R.rate_n < RATE_SLOTS)
-		R.rate_n++;
+	registration.rate[registration.rate_next].ip = *ip;
+	registration.rate[registration.rate_next].at = now;
+	registration.rate_next = (registration.rate_next + 1) % RATE_SLOTS;
+	if (registration.rate_n < RATE_SLOTS)
+		registration.rate_n++;
 }
 
 static const char *ip_text(const struct msg_ip *ip, char *out, size_t cap)
@@ -469,7 +470,7 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a of the bare JID */
 	for (const char *p = bare; *p; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	struct pw_change *pc = &R.pw_recent[h % PASSWD_SLOTS];
+	struct pw_change *pc = &registration.pw_recent[h % PASSWD_SLOTS];
 	int64_t now = mod_now();
 	if (pc->key == h && now - pc->at < PASSWD_INTERVAL)
 		return reply_error(req, "resource-constraint",
@@ -552,8 +553,8 @@ static int on_register(struct iq_req *req, void *arg)
 
 static int register_init(struct mod_ctx *ctx)
 {
-	R.ctx = ctx;
-	R.rate_n = R.rate_next = 0;
+	registration.ctx = ctx;
+	registration.rate_n = registration.rate_next = 0;
 	if (mod_iq_add(ctx, NULL, NS_REGISTER, on_register, NULL) != XS_OK)
 		return XS_ERROR;
 	return mod_feature_add(ctx, NULL, NS_REGISTER);
@@ -564,6 +565,6 @@ const struct xmppd_module xmppd_module = {
 	.name = "register",
 	.init = register_init,
 	.opts = OPTS,
-	.conf = &R.o,
-	.conf_size = sizeof(R.o),
+	.conf = &registration.o,
+	.conf_size = sizeof(registration.o),
 };

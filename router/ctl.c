@@ -3,7 +3,14 @@
  * over.  A request is its arguments separated by NUL bytes, ended by the
  * client's shutdown(SHUT_WR); the answer is "ok" or "error: REASON" on the
  * first line, then data lines, then the router closes. */
-#include "router/router.h"
+#include "router/ctl.h"
+#include "router/data.h"
+#include "router/down.h"
+#include "router/loop.h"
+#include "router/route.h"
+#include "router/routes.h"
+#include "router/sessions.h"
+#include "router/state.h"
 #include "lib/buf.h"
 #include "lib/jid.h"
 #include "lib/log.h"
@@ -23,12 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_TAG        0x43544c00 /* never a router tag */
 #define CTL_REQ_MAX    65536
 #define CTL_ARGS_MAX   16
 
 struct ctl_client {
-	int tag;
+	struct loop_watch watch; /* first: the loop hands it back */
 	int fd;
 	struct buf in, out;
 	bool answered;
@@ -38,11 +44,13 @@ struct ctl_client {
 
 static struct ctl_client *reload_waiter;
 
+static void ctl_event(struct loop_watch *w, uint32_t events);
+
 static void client_free(struct ctl_client *c)
 {
 	if (reload_waiter == c)
 		reload_waiter = NULL;
-	router_unwatch(c->fd);
+	loop_unwatch(c->fd);
 	close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -56,9 +64,9 @@ void ctl_client_add(int fd)
 		close(fd);
 		return;
 	}
-	c->tag = CTL_TAG;
+	c->watch.fn = ctl_event;
 	c->fd = fd;
-	if (router_watch(fd, c, EPOLLIN) != XS_OK) {
+	if (loop_watch(fd, &c->watch, EPOLLIN) != XS_OK) {
 		close(fd);
 		free(c);
 	}
@@ -103,7 +111,7 @@ static int bare_of(struct ctl_client *c, const char *user, const char *host, cha
 		return XS_ERROR;
 	}
 	if (jid_nameprep(host, strlen(host), dom, sizeof(dom)) != XS_OK ||
-	    !route_is_local(dom, strlen(dom))) {
+	    !routes_is_local(dom, strlen(dom))) {
 		outf(c, "error: '%s' is not a host of this server\n", host);
 		return XS_ERROR;
 	}
@@ -198,7 +206,7 @@ static void to_session(struct each_session *e, uint64_t conn)
 		route_kick(conn, e->arg);
 	} else {
 		struct msg_trace m = { .conn = conn, .on = e->arg };
-		router_down(conn_id_worker(conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
+		down_send(conn_id_worker(conn), MSG_DOWN_TRACE, &m, sizeof(m), NULL, 0);
 	}
 	e->n++;
 }
@@ -240,7 +248,7 @@ static void cmd_users(struct ctl_client *c, char **argv)
 {
 	char dom[JID_PART_MAX + 1];
 	if (jid_nameprep(argv[1], strlen(argv[1]), dom, sizeof(dom)) != XS_OK ||
-	    !route_is_local(dom, strlen(dom))) {
+	    !routes_is_local(dom, strlen(dom))) {
 		outf(c, "error: '%s' is not a host of this server\n", argv[1]);
 		return;
 	}
@@ -410,14 +418,15 @@ static void cmd_stats(struct ctl_client *c, char **argv)
 	const struct cfg *cfg = router_cfg();
 	struct shm_segment *seg = router_segment();
 	const struct router_stats *rs = router_stats();
+	uint64_t commits = data_commits();
 	if (c->json)
 		outf(c, "ok\n{\"router\":{\"stanzas\":%" PRIu64 ",\"deliveries\":%" PRIu64
 		     ",\"batches\":%" PRIu64 ",\"data_commits\":%" PRIu64 "},\"workers\":[",
-		     rs->stanzas, rs->deliveries, rs->batches, rs->data_commits);
+		     rs->stanzas, rs->deliveries, rs->batches, commits);
 	else
 		outf(c, "ok\nrouter: %" PRIu64 " stanzas routed, %" PRIu64 " delivery records, %" PRIu64
 		     " batches, %" PRIu64 " data commits\n", rs->stanzas, rs->deliveries, rs->batches,
-		     rs->data_commits);
+		     commits);
 	for (unsigned w = 0; w < cfg->workers; w++) {
 		struct shm_worker_stats *st = &shm_slot(seg, w)->stats;
 		uint64_t v[7] = { atomic_load(&st->connections), atomic_load(&st->sessions),
@@ -441,6 +450,51 @@ static void cmd_stats(struct ctl_client *c, char **argv)
 	}
 	if (c->json)
 		outf(c, "]}\n");
+}
+
+/* routes: the domain table, one line per domain: domain, kind, then the
+ * module (service) or the worker and connection (component, remote). */
+struct routes_out {
+	struct ctl_client *c;
+	size_t n;
+};
+
+static bool print_route(const char *domain, const struct route_rec *r, const char *module,
+                        void *arg)
+{
+	struct routes_out *o = arg;
+	const char *kind = db_route_kind_name(r);
+	bool conn = r->kind == ROUTE_COMPONENT || (r->kind == ROUTE_REMOTE && r->conn);
+	if (!o->c->json) {
+		if (conn)
+			outf(o->c, "%s\t%s\t%u\t%016" PRIx64 "\n", domain, kind, conn_id_worker(r->conn),
+			     r->conn);
+		else
+			outf(o->c, "%s\t%s\t%s\n", domain, kind, r->kind == ROUTE_SERVICE ? module : "-");
+		return true;
+	}
+	outf(o->c, "%s{\"domain\":", o->n++ ? "," : "");
+	out_json_str(o->c, domain);
+	outf(o->c, ",\"kind\":\"%s\"", kind);
+	if (r->kind == ROUTE_SERVICE) {
+		outf(o->c, ",\"module\":");
+		out_json_str(o->c, module);
+	}
+	if (conn)
+		outf(o->c, ",\"worker\":%u,\"connection\":\"%016" PRIx64 "\"", conn_id_worker(r->conn),
+		     r->conn);
+	outf(o->c, ",\"since\":%" PRId64 "}", r->since);
+	return true;
+}
+
+static void cmd_routes(struct ctl_client *c, char **argv)
+{
+	(void)argv;
+	struct routes_out o = { .c = c };
+	outf(c, c->json ? "ok\n[" : "ok\n");
+	routes_foreach(print_route, &o);
+	if (c->json)
+		outf(c, "]\n");
 }
 
 /* The master reloads (it owns the listeners and validates the file first);
@@ -477,7 +531,7 @@ void ctl_reload_result(int32_t status, const char *text)
 	}
 	c->waiting = false;
 	c->answered = true;
-	router_rewatch(c->fd, c, EPOLLOUT);
+	loop_rewatch(c->fd, &c->watch, EPOLLOUT);
 }
 
 static void cmd_loglevel(struct ctl_client *c, char **argv)
@@ -511,6 +565,7 @@ static const struct {
 	{ "unregister", 3, cmd_unregister },
 	{ "users", 2, cmd_users },
 	{ "sessions", 1, cmd_sessions },
+	{ "routes", 1, cmd_routes },
 };
 
 static void execute(struct ctl_client *c)
@@ -547,11 +602,9 @@ static void execute(struct ctl_client *c)
 	outf(c, "error: unknown command '%s'\n", argv[0]);
 }
 
-void ctl_event(void *tag, uint32_t events)
+static void ctl_event(struct loop_watch *w, uint32_t events)
 {
-	struct ctl_client *c = tag;
-	if (c->tag != CTL_TAG)
-		return;
+	struct ctl_client *c = (struct ctl_client *)w;
 	if (!c->answered && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
 		char data[4096];
 		ssize_t n = read(c->fd, data, sizeof(data));
@@ -570,13 +623,13 @@ void ctl_event(void *tag, uint32_t events)
 		if (n == 0) {
 			execute(c);
 			/* The answer says it is done: it is on disk first. */
-			router_end_batch();
+			down_end_batch();
 			if (c->waiting) { /* answered when the master is done */
-				router_rewatch(c->fd, c, 0);
+				loop_rewatch(c->fd, &c->watch, 0);
 				return;
 			}
 			c->answered = true;
-			router_rewatch(c->fd, c, EPOLLOUT);
+			loop_rewatch(c->fd, &c->watch, EPOLLOUT);
 		}
 		return;
 	}

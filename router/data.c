@@ -8,7 +8,7 @@
  * batch.  Once a child committed, the batch is "dirty": deliveries made from
  * then on wait in the per-worker queues until data_commit returned, so a
  * result, a push or a stored message is acknowledged only when on disk. */
-#include "router/router.h"
+#include "router/data.h"
 #include "lib/log.h"
 #include "lib/xs.h"
 
@@ -18,73 +18,73 @@ static struct {
 	MDB_txn *child;          /* the open child, if any */
 	bool dirty;              /* a child committed into txn */
 	uint64_t commits;        /* batches written (each an fsync) */
-} D;
+} data;
 
 uint64_t data_commits(void)
 {
-	return D.commits;
+	return data.commits;
 }
 
 int data_open(const struct cfg *cfg)
 {
-	return db_open_data(&D.db, cfg->data_dir, true);
+	return db_open_data(&data.db, cfg->data_dir, true);
 }
 
 void data_close(void)
 {
-	if (D.child)
-		mdb_txn_abort(D.child);
-	if (D.txn)
-		mdb_txn_abort(D.txn);
-	D.child = D.txn = NULL;
-	D.dirty = false;
-	db_close(&D.db);
+	if (data.child)
+		mdb_txn_abort(data.child);
+	if (data.txn)
+		mdb_txn_abort(data.txn);
+	data.child = data.txn = NULL;
+	data.dirty = false;
+	db_close(&data.db);
 }
 
 struct db *router_data_db(void)
 {
-	return &D.db;
+	return &data.db;
 }
 
 MDB_txn *data_txn(void)
 {
-	if (D.txn)
-		return D.txn;
-	int rc = mdb_txn_begin(D.db.env, NULL, 0, &D.txn);
+	if (data.txn)
+		return data.txn;
+	int rc = mdb_txn_begin(data.db.env, NULL, 0, &data.txn);
 	if (rc != 0) {
 		log_error("data txn: %s", mdb_strerror(rc));
-		D.txn = NULL;
+		data.txn = NULL;
 	}
-	return D.txn;
+	return data.txn;
 }
 
 int data_begin(MDB_txn **child)
 {
 	*child = NULL;
-	if (D.child) {
+	if (data.child) {
 		log_error("data: a child transaction is already open");
 		return XS_ERROR;
 	}
 	MDB_txn *parent = data_txn();
 	if (parent == NULL)
 		return XS_ERROR;
-	int rc = mdb_txn_begin(D.db.env, parent, 0, &D.child);
+	int rc = mdb_txn_begin(data.db.env, parent, 0, &data.child);
 	if (rc != 0) {
 		log_error("data child txn: %s", mdb_strerror(rc));
-		D.child = NULL;
+		data.child = NULL;
 		return XS_ERROR;
 	}
-	*child = D.child;
+	*child = data.child;
 	return XS_OK;
 }
 
 int data_end(MDB_txn *child, bool ok)
 {
-	if (child == NULL || child != D.child) {
+	if (child == NULL || child != data.child) {
 		log_error("data: ending a transaction that is not the open child");
 		return XS_ERROR;
 	}
-	D.child = NULL;
+	data.child = NULL;
 	if (!ok) {
 		mdb_txn_abort(child);
 		return XS_ERROR;
@@ -94,41 +94,41 @@ int data_end(MDB_txn *child, bool ok)
 		log_error("data child commit: %s", mdb_strerror(rc));
 		return XS_ERROR;
 	}
-	D.dirty = true;
+	data.dirty = true;
 	return XS_OK;
 }
 
 MDB_txn *data_read(void)
 {
-	if (D.child)
-		return D.child;
+	if (data.child)
+		return data.child;
 	return data_txn();
 }
 
 bool data_dirty(void)
 {
-	return D.dirty;
+	return data.dirty;
 }
 
 int data_commit(void)
 {
-	if (D.child) {
+	if (data.child) {
 		log_error("data: batch ends with a child transaction open; aborted");
-		mdb_txn_abort(D.child);
-		D.child = NULL;
+		mdb_txn_abort(data.child);
+		data.child = NULL;
 	}
-	if (D.txn == NULL)
+	if (data.txn == NULL)
 		return XS_OK;
 	int rc;
-	if (D.dirty) {
-		rc = mdb_txn_commit(D.txn);
-		D.commits++;
+	if (data.dirty) {
+		rc = mdb_txn_commit(data.txn);
+		data.commits++;
 	} else {
-		mdb_txn_abort(D.txn); /* only read: nothing to write, no fsync */
+		mdb_txn_abort(data.txn); /* only read: nothing to write, no fsync */
 		rc = 0;
 	}
-	D.txn = NULL;
-	D.dirty = false;
+	data.txn = NULL;
+	data.dirty = false;
 	if (rc != 0) {
 		log_error("data commit: %s (this batch's writes are lost)", mdb_strerror(rc));
 		return XS_ERROR;
@@ -138,21 +138,21 @@ int data_commit(void)
 
 void data_reader_check(void)
 {
-	db_reader_check(&D.db);
+	db_reader_check(&data.db);
 }
 
 int data_table(const char *name, unsigned flags, MDB_dbi *out)
 {
-	if (D.child || (D.txn && D.dirty)) {
+	if (data.child || (data.txn && data.dirty)) {
 		log_error("data: table %s opened inside a batch", name);
 		return XS_ERROR;
 	}
-	if (D.txn) { /* only read so far (a module's init): end it first */
-		mdb_txn_abort(D.txn);
-		D.txn = NULL;
+	if (data.txn) { /* only read so far (a module's init): end it first */
+		mdb_txn_abort(data.txn);
+		data.txn = NULL;
 	}
 	MDB_txn *t;
-	int rc = mdb_txn_begin(D.db.env, NULL, 0, &t);
+	int rc = mdb_txn_begin(data.db.env, NULL, 0, &t);
 	if (rc == 0) {
 		rc = mdb_dbi_open(t, name, flags | MDB_CREATE, out);
 		if (rc == 0)

@@ -54,8 +54,12 @@ int modopts_init(const struct xmppd_module *mod, const struct cfg_node *opts,
 int modopts_reload(struct mod_ctx *ctx, const struct xmppd_module *mod,
                    const struct cfg_node *opts, const char *file)
 {
-	if (mod->conf == NULL || mod->opts == NULL || mod->opts->name == NULL)
-		return XS_PASS;
+	if (mod->conf == NULL || mod->opts == NULL || mod->opts->name == NULL) {
+		/* Nothing to apply; a reload function still runs (timers). */
+		if (mod->reload == NULL)
+			return XS_PASS;
+		return mod->reload(ctx, NULL) == XS_OK ? XS_OK : XS_ERROR;
+	}
 	void *fresh = scratch(mod), *old = scratch(mod);
 	if (fresh == NULL || old == NULL || parse(mod, opts, file, fresh) != XS_OK) {
 		free(fresh);

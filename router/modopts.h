@@ -16,7 +16,8 @@ int modopts_check(const struct xmppd_module *mod, const struct cfg_node *opts,
 int modopts_init(const struct xmppd_module *mod, const struct cfg_node *opts,
                  const char *file);
 /* A reload: XS_OK (the new values are in place), XS_ERROR (refused: the old
- * values stay), XS_PASS (the module has no options to apply). */
+ * values stay), XS_PASS (the module has neither options nor a reload
+ * function).  A module without options gets reload(ctx, NULL). */
 int modopts_reload(struct mod_ctx *ctx, const struct xmppd_module *mod,
                    const struct cfg_node *opts, const char *file);
 /* After stop: frees what the options own. */

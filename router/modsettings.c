@@ -2,7 +2,7 @@
  * "server settings"): the running configuration through functions, so that
  * struct cfg stays out of the plugin ABI. */
 #include "router/module.h"
-#include "router/router.h"
+#include "router/state.h"
 
 size_t mod_hosts(const char *const **out)
 {

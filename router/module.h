@@ -49,7 +49,8 @@ struct xmppd_module {
 	uint32_t abi;            /* XMPPD_MODULE_ABI */
 	const char *name;
 	int (*init)(struct mod_ctx *ctx);                                /* XS_OK/XS_ERROR */
-	int (*reload)(struct mod_ctx *ctx, const void *old_conf);        /* may be NULL */
+	int (*reload)(struct mod_ctx *ctx, const void *old_conf);        /* may be NULL;
+	                                                  * old_conf NULL: no options */
 	void (*stop)(struct mod_ctx *ctx);                               /* may be NULL */
 	const struct cfgopt *opts;   /* ended by CFGOPT_END; NULL: the module takes none */
 	void *conf;                  /* the struct the options fill (the module's own) */
@@ -65,7 +66,10 @@ struct xmppd_module {
  * host only see its events). */
 enum hook_id {
 	HOOK_USER_SEND_PACKET,     /* a stanza a local user sent, before routing (jid = from) */
-	HOOK_USER_RECEIVE_PACKET,  /* a stanza about to be delivered to a local user (jid = to) */
+	HOOK_USER_RECEIVE_PACKET,  /* a stanza about to be delivered to local sessions: once per
+	                            * delivery, jid = its 'to', conns/nconns = the sessions; with
+	                            * mod_deliver_each, once per recipient, jid = its full JID,
+	                            * conns = its one connection (XS_DROP drops that one) */
 	HOOK_FILTER_PACKET,        /* every stanza the router routes (XS_DROP: dropped) */
 	HOOK_PRESENCE_PROBE,       /* a probe to a local bare JID (jid); handlers answer it */
 	HOOK_SESSION_OPENED,       /* stz = NULL, jid = the new full JID */
@@ -107,7 +111,7 @@ struct hook_args {
 	const char *jid;           /* the session or account concerned, when there is one */
 	const char *peer;          /* the other party (see each hook) */
 	struct stz_builder *out;   /* for hooks that contribute to a reply */
-	const uint64_t *conns;     /* HOOK_MESSAGE_DELIVERED */
+	const uint64_t *conns;     /* HOOK_MESSAGE_DELIVERED, HOOK_USER_RECEIVE_PACKET */
 	uint32_t nconns;
 	bool initial;              /* HOOK_PRESENCE_BROADCAST */
 	int result;                /* for query hooks */
@@ -190,6 +194,17 @@ int mod_bounce_ext(const struct stz *s, const char *condition, const char *type,
  * run; 'to' as built). */
 int mod_deliver(const uint64_t *conns, uint32_t n, const struct stz *s);
 int mod_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b);
+/* One stanza to many sessions, each getting its own 'to' (the full JID its
+ * connection is bound to; 's' 'to' is replaced): the stanza crosses each
+ * worker's ring once (group chat, pubsub notifications).  The caller names
+ * each recipient's full JID, so no lookup is made: HOOK_USER_RECEIVE_PACKET
+ * runs per recipient with it (XS_DROP drops that recipient only). */
+struct mod_recipient {
+	uint64_t conn;
+	const char *full;
+};
+int mod_deliver_each(const struct mod_recipient *to, uint32_t n, const struct stz *s);
+int mod_deliver_each_built(const struct mod_recipient *to, uint32_t n, struct stz_builder *b);
 /* Ends a session with a stream error (after what was queued for it). */
 enum mod_kick_reason { MOD_KICK_REMOVED = 1, MOD_KICK_ADMIN = 2 };
 int mod_kick(const char *full, enum mod_kick_reason why);
@@ -251,13 +266,34 @@ int mod_account(const char *bare, enum mod_account *out);
 /* Stanzas to `domain` (and any JID at it) go to fn; when fn returns XS_PASS
  * an IQ request goes to the IQ table with host = domain, else the core
  * answers service-unavailable.  `name` is listed in the parent host's
- * disco#items.  XS_OK or XS_ERROR. */
+ * disco#items.  The domain's route (a service of this module) is in the
+ * domain table (xmppctl routes) until the router stops.  XS_OK, or XS_ERROR
+ * (the domain has a route already, e.g. a host: logged). */
 typedef int domain_fn(const struct stz *s, void *arg);
 int mod_domain_add(struct mod_ctx *ctx, const char *domain, const char *parent_host,
                    const char *name, domain_fn *fn, void *arg);
 /* The service domains under a host: visits (domain, name). */
 typedef void mod_domain_visit(const char *domain, const char *name, void *arg);
 void mod_domains(const char *host, mod_domain_visit *fn, void *arg);
+
+/* ---- timers (resumption timeouts, room self-pings, idle closes, expiry).
+ *
+ * fn(id, arg) runs in the router's loop, between two batches of stanzas,
+ * like a hook: what it routes, delivers or kicks is queued and handled once
+ * it returns; it must not block.  delay_ms from now, then every period_ms
+ * (0: once).  A periodic timer is re-armed before its callback runs (it may
+ * cancel itself there); one that is late fires once, not in a burst.
+ * Thousands of timers are cheap (a heap: O(log n) to add, cancel, fire).
+ * Every timer of a module is cancelled when it stops, and before its reload
+ * function runs (which re-arms what it needs with its new options; a module
+ * without reload keeps its timers).  mod_timer_add returns the timer's id
+ * (never 0), or 0 when it could not be set (logged).  mod_timer_cancel:
+ * XS_OK, or XS_PASS when that id is not one of the module's pending timers
+ * (fired, cancelled). */
+typedef void mod_timer_fn(uint64_t id, void *arg);
+uint64_t mod_timer_add(struct mod_ctx *ctx, uint32_t delay_ms, uint32_t period_ms,
+                       mod_timer_fn *fn, void *arg);
+int mod_timer_cancel(struct mod_ctx *ctx, uint64_t id);
 
 /* ---- misc */
 const char *mod_name(const struct mod_ctx *ctx);

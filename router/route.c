@@ -1,9 +1,11 @@
-/* route.c — where a stanza goes (RFC 6120 §10, RFC 6121 §8).
- *
- * Everything the router routes passes route_stanza(): stanzas of local users
- * (from the up rings, `from` stamped by the worker, `to` already prepared)
- * and stanzas the router or its modules make. */
-#include "router/router.h"
+/* route.c — the routing core (router/route.h). */
+#include "router/route.h"
+#include "router/down.h"
+#include "router/registry.h"
+#include "router/routes.h"
+#include "router/sessions.h"
+#include "router/state.h"
+#include "router/trace.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -40,22 +42,11 @@ static void split(const char *j, struct jref *r)
 	r->bare[bl] = '\0';
 }
 
-bool route_is_local(const char *domain, size_t len)
-{
-	const struct cfg *cfg = router_cfg();
-	for (size_t i = 0; i < cfg->nhosts; i++)
-		if (strlen(cfg->hosts[i]) == len && memcmp(cfg->hosts[i], domain, len) == 0)
-			return true;
-	return false;
-}
-
+/* The local host a domain names (NUL-terminated), else the first host. */
 static const char *local_host(const char *domain, size_t len)
 {
-	const struct cfg *cfg = router_cfg();
-	for (size_t i = 0; i < cfg->nhosts; i++)
-		if (strlen(cfg->hosts[i]) == len && memcmp(cfg->hosts[i], domain, len) == 0)
-			return cfg->hosts[i];
-	return cfg->hosts[0];
+	const struct route *r = routes_find(domain, len);
+	return r && r->rec.kind == ROUTE_LOCAL ? r->domain : router_cfg()->hosts[0];
 }
 
 /* ---- the queue: what is routed while something else is being routed.
@@ -68,78 +59,48 @@ static const char *local_host(const char *domain, size_t len)
  * routed before a kick reaches the client before the kick.  A delivery with
  * nothing queued ahead of it goes straight out (the common case: no copy). */
 
-enum qkind { Q_ROUTE, Q_DELIVER, Q_KICK };
+enum qkind { Q_ROUTE, Q_DELIVER, Q_DELIVER_EACH, Q_KICK };
 
 struct qitem {
 	struct qitem *next;
 	enum qkind kind;
 	uint32_t nconns;
 	uint32_t reason;
+	bool hooks;              /* Q_DELIVER: run HOOK_USER_RECEIVE_PACKET (a user's session) */
 	uint64_t kick;
-	alignas(8) char data[];  /* Q_DELIVER: conns then the stanza; Q_ROUTE: the stanza */
+	/* Q_ROUTE: the stanza; Q_DELIVER: conns then the stanza; Q_DELIVER_EACH:
+	 * conns, the stanza (8-byte aligned), then the recipients' JIDs, each
+	 * NUL-terminated */
+	alignas(8) char data[];
 };
-
-/* The trace id of the stanza being routed (0: not traced): what it causes —
- * hooks, deliveries, answers built meanwhile — is logged under it. */
-static uint64_t trace_cur, trace_next = 0xffULL << 56;
-
-uint64_t route_trace(void)
-{
-	return trace_cur;
-}
-
-static uint64_t trace_of(const struct stz *s);
-
-void route_trace_begin(const struct stz *s)
-{
-	trace_cur = s ? trace_of(s) : 0;
-}
-
-/* Which id a stanza is traced under: its own (set by the worker), or a new
- * one when it concerns a traced account, or none. */
-static uint64_t trace_of(const struct stz *s)
-{
-	if (s->h->trace)
-		return s->h->trace;
-	struct shm_segment *seg = router_segment();
-	if (!shm_trace_any(seg))
-		return 0;
-	const char *j[2] = { stz_from(s), stz_to(s) };
-	for (int i = 0; i < 2; i++) {
-		size_t n = strcspn(j[i], "/");
-		if (n && shm_trace_has(seg, j[i], n))
-			return ++trace_next;
-	}
-	return 0;
-}
 
 static struct {
 	struct qitem *head, *tail;   /* waiting */
 	struct qitem *lhead, *ltail; /* asked for by the work running now */
 	unsigned depth;              /* > 0: inside routing */
 	const char *preauth_host;    /* the stream host of the pre-auth request running */
-} Q;
+} work;
 
 static void enqueue(struct qitem *q)
 {
 	q->next = NULL;
-	if (Q.ltail)
-		Q.ltail->next = q;
+	if (work.ltail)
+		work.ltail->next = q;
 	else
-		Q.lhead = q;
-	Q.ltail = q;
+		work.lhead = q;
+	work.ltail = q;
 }
 
 /* What the finished work asked for goes first. */
 static void splice(void)
 {
-	if (Q.lhead == NULL)
+	if (work.lhead == NULL)
 		return;
-	Q.ltail->next = Q.head;
-	Q.head = Q.lhead;
-	if (Q.tail == NULL)
-		Q.tail = Q.ltail;
-	Q.lhead = Q.ltail = NULL;
+	work.ltail->next = work.head;
+	work.head = work.lhead;
+	if (work.tail == NULL)
+		work.tail = work.ltail;
+	work.lhead = work.ltail = NULL;
 }
 
 static struct qitem *qitem_new(enum qkind kind, size_t extra)
@@ -155,12 +116,14 @@ static struct qitem *qitem_new(enum qkind kind, size_t extra)
 }
 
 static void route_one(const struct stz *s);
-static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s);
+static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks);
+static void deliver_each_now(const struct mod_recipient *to, uint32_t n, const struct stz *s);
+static void deliver_each_item(const struct qitem *q);
 
 static void kick_now(uint64_t conn, uint32_t reason)
 {
 	struct msg_kick k = { .conn = conn, .reason = reason };
-	router_down(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
+	down_send(conn_id_worker(conn), MSG_DOWN_KICK, &k, sizeof(k), NULL, 0);
 }
 
 static void run_item(struct qitem *q)
@@ -174,9 +137,12 @@ static void run_item(struct qitem *q)
 	case Q_DELIVER: {
 		size_t off = (size_t)q->nconns * sizeof(uint64_t);
 		if (stz_view(&s, q->data + off, ((const struct stz_hdr *)(q->data + off))->size) == XS_OK)
-			deliver_now((const uint64_t *)q->data, q->nconns, &s);
+			deliver_now((const uint64_t *)q->data, q->nconns, &s, q->hooks);
 		break;
 	}
+	case Q_DELIVER_EACH:
+		deliver_each_item(q);
+		break;
 	case Q_KICK:
 		kick_now(q->kick, q->reason);
 		break;
@@ -185,39 +151,39 @@ static void run_item(struct qitem *q)
 
 void route_enter(void)
 {
-	Q.depth++;
+	work.depth++;
 }
 
 void route_leave(void)
 {
-	if (Q.depth > 1) {
-		Q.depth--;
+	if (work.depth > 1) {
+		work.depth--;
 		return;
 	}
 	splice();
-	while (Q.head) {
-		struct qitem *q = Q.head;
-		Q.head = q->next;
-		if (Q.head == NULL)
-			Q.tail = NULL;
+	while (work.head) {
+		struct qitem *q = work.head;
+		work.head = q->next;
+		if (work.head == NULL)
+			work.tail = NULL;
 		run_item(q);
 		free(q);
 		splice();
 	}
-	Q.depth = 0;
-	trace_cur = 0;
+	work.depth = 0;
+	route_trace_set(0);
 }
 
 void route_stanza(const struct stz *s)
 {
-	if (Q.depth > 0) {
+	if (work.depth > 0) {
 		struct qitem *q = qitem_new(Q_ROUTE, s->h->size);
 		if (q == NULL)
 			return;
 		memcpy(q->data, s->h, s->h->size);
 		/* What a traced stanza causes is traced under its id. */
 		if (s->h->trace == 0)
-			((struct stz_hdr *)q->data)->trace = trace_cur;
+			((struct stz_hdr *)q->data)->trace = route_trace();
 		enqueue(q);
 		return;
 	}
@@ -230,15 +196,17 @@ static void route_one_as(const struct stz *s, uint64_t trace);
 
 void route_now(const struct stz *s)
 {
-	route_one_as(s, trace_cur); /* the id its send hooks were traced under */
+	route_one_as(s, route_trace()); /* the id its send hooks were traced under */
 }
 
-void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
+/* hooks: the recipients are users' sessions (HOOK_USER_RECEIVE_PACKET
+ * runs), not a component's or a remote server's connection. */
+static void deliver(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks)
 {
 	if (n == 0)
 		return;
-	if (Q.lhead == NULL) {
-		deliver_now(conns, n, s);
+	if (work.lhead == NULL) {
+		deliver_now(conns, n, s, hooks);
 		return;
 	}
 	size_t off = (size_t)n * sizeof(uint64_t);
@@ -246,16 +214,70 @@ void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
 	if (q == NULL)
 		return;
 	q->nconns = n;
+	q->hooks = hooks;
 	memcpy(q->data, conns, off);
 	memcpy(q->data + off, s->h, s->h->size);
 	/* Traced (or not) as the work that asked for it. */
-	((struct stz_hdr *)(q->data + off))->trace = s->h->trace ? s->h->trace : trace_cur;
+	((struct stz_hdr *)(q->data + off))->trace = s->h->trace ? s->h->trace : route_trace();
 	enqueue(q);
+}
+
+void route_deliver(const uint64_t *conns, uint32_t n, const struct stz *s)
+{
+	deliver(conns, n, s, true);
+}
+
+void route_deliver_each(const struct mod_recipient *to, uint32_t n, const struct stz *s)
+{
+	if (n == 0)
+		return;
+	if (work.lhead == NULL) {
+		deliver_each_now(to, n, s);
+		return;
+	}
+	size_t off = (size_t)n * sizeof(uint64_t), size = ((size_t)s->h->size + 7) & ~(size_t)7;
+	size_t jids = 0;
+	for (uint32_t i = 0; i < n; i++)
+		jids += strlen(to[i].full) + 1;
+	struct qitem *q = qitem_new(Q_DELIVER_EACH, off + size + jids);
+	if (q == NULL)
+		return;
+	q->nconns = n;
+	char *j = q->data + off + size;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(q->data + i * sizeof(uint64_t), &to[i].conn, sizeof(uint64_t));
+		size_t l = strlen(to[i].full) + 1;
+		memcpy(j, to[i].full, l);
+		j += l;
+	}
+	memcpy(q->data + off, s->h, s->h->size);
+	((struct stz_hdr *)(q->data + off))->trace = s->h->trace ? s->h->trace : route_trace();
+	enqueue(q);
+}
+
+static void deliver_each_item(const struct qitem *q)
+{
+	size_t off = (size_t)q->nconns * sizeof(uint64_t);
+	const struct stz_hdr *h = (const struct stz_hdr *)(q->data + off);
+	struct stz s;
+	struct mod_recipient *to = malloc((size_t)q->nconns * sizeof(*to));
+	if (to == NULL || stz_view(&s, q->data + off, h->size) != XS_OK) {
+		free(to);
+		return;
+	}
+	const char *j = q->data + off + (((size_t)h->size + 7) & ~(size_t)7);
+	for (uint32_t i = 0; i < q->nconns; i++) {
+		memcpy(&to[i].conn, q->data + i * sizeof(uint64_t), sizeof(uint64_t));
+		to[i].full = j;
+		j += strlen(j) + 1;
+	}
+	deliver_each_now(to, q->nconns, &s);
+	free(to);
 }
 
 void route_kick(uint64_t conn, uint32_t reason)
 {
-	if (Q.lhead == NULL) {
+	if (work.lhead == NULL) {
 		kick_now(conn, reason);
 		return;
 	}
@@ -267,39 +289,66 @@ void route_kick(uint64_t conn, uint32_t reason)
 	enqueue(q);
 }
 
-static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s);
+static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks);
+static void deliver_each_records(const struct mod_recipient *to, uint32_t n,
+                                 const struct stz *s);
+
+/* s with the trace id `id` (a copy, in memory the caller frees), or NULL. */
+static void *with_trace(const struct stz *s, uint64_t id, struct stz *out)
+{
+	char *copy = aligned_alloc(8, ((size_t)s->h->size + 7) & ~(size_t)7);
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, s->h, s->h->size);
+	((struct stz_hdr *)copy)->trace = id;
+	if (stz_view(out, copy, s->h->size) != XS_OK) {
+		free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+static void deliver_each_now(const struct mod_recipient *to, uint32_t n, const struct stz *s)
+{
+	uint64_t id = s->h->trace ? s->h->trace : route_trace();
+	if (id == 0 || s->h->trace == id) {
+		deliver_each_records(to, n, s);
+		return;
+	}
+	struct stz t;
+	void *copy = with_trace(s, id, &t);
+	if (copy)
+		deliver_each_records(to, n, &t);
+	free(copy);
+}
 
 /* A traced delivery is logged and carries its id to the worker, which logs
  * the write. */
-static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s)
+static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks)
 {
-	uint64_t id = s->h->trace ? s->h->trace : trace_cur;
+	uint64_t id = s->h->trace ? s->h->trace : route_trace();
 	if (id == 0) {
-		deliver_records(conns, n, s);
+		deliver_records(conns, n, s, hooks);
 		return;
 	}
 	log_trace("%016" PRIx64 " deliver %s type=%s to %s: %u connection(s), first %016" PRIx64, id,
 	          stz_str(s, s->nodes[0].name), s->h->type ? stz_type_name(s->h->type) : "-",
 	          stz_has_to(s) ? stz_to(s) : "-", n, conns[0]);
 	if (s->h->trace == id) {
-		deliver_records(conns, n, s);
+		deliver_records(conns, n, s, hooks);
 		return;
 	}
-	char *copy = aligned_alloc(8, ((size_t)s->h->size + 7) & ~(size_t)7);
 	struct stz t;
-	if (copy == NULL)
-		return;
-	memcpy(copy, s->h, s->h->size);
-	((struct stz_hdr *)copy)->trace = id;
-	if (stz_view(&t, copy, s->h->size) == XS_OK)
-		deliver_records(conns, n, &t);
+	void *copy = with_trace(s, id, &t);
+	if (copy)
+		deliver_records(conns, n, &t, hooks);
 	free(copy);
 }
 
-static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s)
+static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks)
 {
-	if (hooks_any(HOOK_USER_RECEIVE_PACKET)) {
-		struct hook_args a = { .stz = s, .jid = stz_to(s) };
+	if (hooks && hooks_any(HOOK_USER_RECEIVE_PACKET)) {
+		struct hook_args a = { .stz = s, .jid = stz_to(s), .conns = conns, .nconns = n };
 		if (hooks_run(HOOK_USER_RECEIVE_PACKET, &a) == XS_DROP)
 			return;
 	}
@@ -318,8 +367,8 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 			if (k == DELIVER_MAX) { /* a full record; the rest in the next */
 				head.d.nconns = k;
 				head.d.flags = 0;
-				router_down(w, MSG_DOWN_DELIVER, &head,
-				            (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
+				down_send(w, MSG_DOWN_DELIVER, &head,
+				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
 				k = 0;
 			}
 		}
@@ -327,8 +376,46 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 			continue;
 		head.d.nconns = k;
 		head.d.flags = 0;
-		router_down(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
-		            s->h, s->h->size);
+		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
+		          s->h, s->h->size);
+	}
+}
+
+/* One record per worker, with each recipient's own 'to' stamped by the
+ * worker; the receive hooks run per recipient. */
+static void deliver_each_records(const struct mod_recipient *to, uint32_t n, const struct stz *s)
+{
+	bool hooks = hooks_any(HOOK_USER_RECEIVE_PACKET);
+	const struct cfg *cfg = router_cfg();
+	struct {
+		struct msg_deliver d;
+		uint64_t c[DELIVER_MAX];
+	} head;
+	head.d.flags = MSG_DELIVER_STAMP_TO;
+	for (unsigned w = 0; w < cfg->workers; w++) {
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			if (conn_id_worker(to[i].conn) != w)
+				continue;
+			if (hooks) {
+				struct hook_args a = { .stz = s, .jid = to[i].full, .conns = &to[i].conn,
+				                       .nconns = 1 };
+				if (hooks_run(HOOK_USER_RECEIVE_PACKET, &a) == XS_DROP)
+					continue;
+			}
+			head.c[k++] = to[i].conn;
+			if (k == DELIVER_MAX) {
+				head.d.nconns = k;
+				down_send(w, MSG_DOWN_DELIVER, &head,
+				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
+				k = 0;
+			}
+		}
+		if (k == 0)
+			continue;
+		head.d.nconns = k;
+		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
+		          s->h, s->h->size);
 	}
 }
 
@@ -341,7 +428,7 @@ static void *encode(struct stz_builder *b, struct stz *out)
 	if (mem == NULL)
 		return NULL;
 	stz_b_write(b, mem, 0);
-	((struct stz_hdr *)mem)->trace = trace_cur; /* an answer follows its cause */
+	((struct stz_hdr *)mem)->trace = route_trace(); /* an answer follows its cause */
 	if (stz_view(out, mem, n) != XS_OK) {
 		free(mem);
 		return NULL;
@@ -351,13 +438,13 @@ static void *encode(struct stz_builder *b, struct stz *out)
 
 int route_built(struct stz_builder *b)
 {
-	if (Q.depth > 0) { /* queued: encode straight into the queue item */
+	if (work.depth > 0) { /* queued: encode straight into the queue item */
 		size_t n = stz_b_size(b);
 		struct qitem *q = n ? qitem_new(Q_ROUTE, n) : NULL;
 		if (q == NULL)
 			return XS_ERROR;
 		stz_b_write(b, q->data, 0);
-		((struct stz_hdr *)q->data)->trace = trace_cur; /* an answer follows its cause */
+		((struct stz_hdr *)q->data)->trace = route_trace(); /* an answer follows its cause */
 		enqueue(q);
 		return XS_OK;
 	}
@@ -377,6 +464,17 @@ int route_deliver_built(const uint64_t *conns, uint32_t n, struct stz_builder *b
 	if (mem == NULL)
 		return XS_ERROR;
 	route_deliver(conns, n, &s);
+	free(mem);
+	return XS_OK;
+}
+
+int route_deliver_each_built(const struct mod_recipient *to, uint32_t n, struct stz_builder *b)
+{
+	struct stz s;
+	void *mem = encode(b, &s);
+	if (mem == NULL)
+		return XS_ERROR;
+	route_deliver_each(to, n, &s);
 	free(mem);
 	return XS_OK;
 }
@@ -404,7 +502,7 @@ static int error_reply(const struct stz *s, const char *condition, const char *t
 	if (b.limit == 0)
 		stz_b_init(&b, router_cfg()->max_encoded);
 	char bare[JID_MAX + 1];
-	const char *server = Q.preauth_host ? Q.preauth_host
+	const char *server = work.preauth_host ? work.preauth_host
 	                     : xmpp_from_account(s, bare, sizeof(bare)) >= 0 ? bare
 	                     : router_cfg()->hosts[0];
 	int rc = echo ? xmpp_error_reply_ext(&b, s, server, condition, type, app, app_ns, text)
@@ -555,10 +653,10 @@ static void iq(const struct stz *s, const struct jref *to, const char *to_full)
 void route_preauth(const struct stz *s, const char *host, const struct msg_ip *ip)
 {
 	route_enter();
-	Q.preauth_host = host;
+	work.preauth_host = host;
 	if (iq_dispatch(s, host, s->h->conn, ip) != XS_DONE)
 		route_error(s, "service-unavailable");
-	Q.preauth_host = NULL;
+	work.preauth_host = NULL;
 	route_leave();
 }
 
@@ -690,10 +788,31 @@ static void route_one(const struct stz *s)
 	route_one_as(s, 0);
 }
 
+/* A stanza for a domain that is not a local host: the domain table says
+ * where it goes. */
+static void route_remote(const struct stz *s, const struct jref *t)
+{
+	const struct route *r = routes_find(t->domain, t->dlen);
+	int rc = XS_ERROR;
+	if (r && r->rec.kind == ROUTE_SERVICE) {
+		rc = domain_dispatch(s, t->domain, t->dlen);
+	} else if (r && r->rec.conn != 0) {
+		/* A component's or a remote server's stream takes it as it is. */
+		deliver(&r->rec.conn, 1, s, false);
+		return;
+	}
+	/* No route (a remote server being connected to has no queue yet, issue
+	 * 16: the same as none).  Presence gets no error. */
+	if (rc == XS_DONE || s->h->kind == STZ_PRESENCE)
+		return;
+	route_error(s, rc == XS_ERROR ? "remote-server-not-found" : "service-unavailable");
+}
+
 /* trace: the id to trace s under, 0 to decide from s. */
 static void route_one_as(const struct stz *s, uint64_t trace)
 {
-	trace_cur = trace ? trace : trace_of(s);
+	route_trace_set(trace ? trace : trace_of(s));
+	uint64_t trace_cur = route_trace();
 	if (trace_cur)
 		log_trace("%016" PRIx64 " route %s type=%s from=%s to=%s", trace_cur,
 		          stz_str(s, s->nodes[0].name), s->h->type ? stz_type_name(s->h->type) : "-",
@@ -724,12 +843,8 @@ static void route_one_as(const struct stz *s, uint64_t trace)
 		return;
 	struct jref t;
 	split(to, &t);
-	if (!route_is_local(t.domain, t.dlen)) {
-		int rc = domain_dispatch(s, t.domain, t.dlen);
-		if (rc == XS_DONE || s->h->kind == STZ_PRESENCE)
-			return;
-		/* No components or server-to-server yet. */
-		route_error(s, rc == XS_ERROR ? "remote-server-not-found" : "service-unavailable");
+	if (!routes_is_local(t.domain, t.dlen)) {
+		route_remote(s, &t);
 		return;
 	}
 	switch (s->h->kind) {

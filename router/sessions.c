@@ -1,4 +1,4 @@
-/* sessions.c — the session/route table in the LMDB sessions env.
+/* sessions.c — the session table in the LMDB sessions env.
  *
  *   sess: session key -> struct sess_rec [+ full JID]
  *   res:  bare JID -> resource or session key (MDB_DUPSORT): the sessions
@@ -7,10 +7,11 @@
  *
  * A session key is the full JID, or a key derived from a full JID too long
  * for LMDB (lib/db.h db_sess_key).
+ * (The env's "routes" table is router/routes.c's.)
  * The router is the only writer.  All work of one drain batch happens in one
  * write transaction (the env is MDB_NOSYNC on tmpfs: committing costs no
  * fsync), which readers of the batch also use, so they see its writes. */
-#include "router/router.h"
+#include "router/sessions.h"
 #include "lib/jid.h"
 #include "lib/log.h"
 #include "lib/xs.h"
@@ -26,42 +27,47 @@ static struct {
 	MDB_txn *txn;
 	char *pres_buf;          /* aligned copy of a stored presence */
 	size_t pres_cap;
-} T;
+} sessions;
 
 int sess_open(const struct cfg *cfg)
 {
-	return db_open_sessions(&T.db, cfg->run_dir, true);
+	return db_open_sessions(&sessions.db, cfg->run_dir, true);
 }
 
 void sess_close(void)
 {
-	if (T.txn)
-		mdb_txn_abort(T.txn);
-	T.txn = NULL;
-	db_close(&T.db);
-	free(T.pres_buf);
-	T.pres_buf = NULL;
-	T.pres_cap = 0;
+	if (sessions.txn)
+		mdb_txn_abort(sessions.txn);
+	sessions.txn = NULL;
+	db_close(&sessions.db);
+	free(sessions.pres_buf);
+	sessions.pres_buf = NULL;
+	sessions.pres_cap = 0;
 }
 
-static MDB_txn *txn(void)
+struct db *sess_db(void)
 {
-	if (T.txn)
-		return T.txn;
-	int rc = mdb_txn_begin(T.db.env, NULL, 0, &T.txn);
+	return &sessions.db;
+}
+
+MDB_txn *sess_txn(void)
+{
+	if (sessions.txn)
+		return sessions.txn;
+	int rc = mdb_txn_begin(sessions.db.env, NULL, 0, &sessions.txn);
 	if (rc != 0) {
 		log_error("sessions txn: %s", mdb_strerror(rc));
-		T.txn = NULL;
+		sessions.txn = NULL;
 	}
-	return T.txn;
+	return sessions.txn;
 }
 
 int sess_commit(void)
 {
-	if (T.txn == NULL)
+	if (sessions.txn == NULL)
 		return XS_OK;
-	int rc = mdb_txn_commit(T.txn);
-	T.txn = NULL;
+	int rc = mdb_txn_commit(sessions.txn);
+	sessions.txn = NULL;
 	if (rc != 0) {
 		log_error("sessions commit: %s", mdb_strerror(rc));
 		return XS_ERROR;
@@ -91,7 +97,7 @@ static int rec_get(MDB_txn *t, const char *full, size_t len, const MDB_val *key,
                    struct sess_rec *out)
 {
 	MDB_val k = *key, v;
-	int rc = mdb_get(t, T.db.sess, &k, &v);
+	int rc = mdb_get(t, sessions.db.sess, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return XS_PASS;
 	if (rc != 0) {
@@ -109,7 +115,7 @@ static int rec_get(MDB_txn *t, const char *full, size_t len, const MDB_val *key,
 /* full's key and record.  XS_OK, XS_PASS (none), XS_ERROR. */
 static int lookup(const char *full, size_t len, struct skey *sk, struct sess_rec *r)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	if (t == NULL || skey_of(full, len, sk) != XS_OK)
 		return XS_ERROR;
 	return rec_get(t, full, len, &sk->k, r);
@@ -123,11 +129,11 @@ int sess_get(const char *full, struct sess_rec *out)
 
 static int put(const char *full, size_t len, const MDB_val *key, const struct sess_rec *r)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	if (t == NULL)
 		return XS_ERROR;
 	MDB_val k = *key, v = { db_sess_val_size(key, len), NULL };
-	int rc = mdb_put(t, T.db.sess, &k, &v, MDB_RESERVE);
+	int rc = mdb_put(t, sessions.db.sess, &k, &v, MDB_RESERVE);
 	if (rc != 0) {
 		log_error("sess put %s: %s", full, mdb_strerror(rc));
 		return XS_ERROR;
@@ -151,7 +157,7 @@ static int own_key(const char *full, size_t len, struct skey *sk)
 		return rc == XS_ERROR ? XS_ERROR : XS_OK;
 	/* XS_PASS: no record (the key is free), or another JID's. */
 	MDB_val k = sk->k, v;
-	return mdb_get(txn(), T.db.sess, &k, &v) == MDB_NOTFOUND ? XS_OK : XS_PASS;
+	return mdb_get(sess_txn(), sessions.db.sess, &k, &v) == MDB_NOTFOUND ? XS_OK : XS_PASS;
 }
 
 /* The "res" value of a session: its resource, or its derived key. */
@@ -166,7 +172,7 @@ static MDB_val res_val(const char *full, const MDB_val *key)
 int sess_bind(const char *bare, const char *res, uint64_t conn, uint8_t flags, char *full_out,
               size_t cap)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	if (t == NULL)
 		return XS_ERROR;
 	char made[32];
@@ -190,7 +196,7 @@ int sess_bind(const char *bare, const char *res, uint64_t conn, uint8_t flags, c
 	if (put(full_out, (size_t)n, &sk.k, &r) != XS_OK)
 		return XS_ERROR;
 	MDB_val k = val(bare), v = res_val(full_out, &sk.k);
-	rc = mdb_put(t, T.db.res, &k, &v, MDB_NODUPDATA);
+	rc = mdb_put(t, sessions.db.res, &k, &v, MDB_NODUPDATA);
 	if (rc != 0 && rc != MDB_KEYEXIST) {
 		log_error("sess res put %s: %s", bare, mdb_strerror(rc));
 		return XS_ERROR;
@@ -207,20 +213,20 @@ int sess_unbind(const char *full, uint64_t conn)
 		return rc;
 	if (r.conn != conn)
 		return XS_PASS; /* already replaced by a newer session */
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	MDB_val k = sk.k;
-	if ((rc = mdb_del(t, T.db.sess, &k, NULL)) != 0) {
+	if ((rc = mdb_del(t, sessions.db.sess, &k, NULL)) != 0) {
 		log_error("sess del %s: %s", full, mdb_strerror(rc));
 		return XS_ERROR;
 	}
 	k = sk.k;
-	rc = mdb_del(t, T.db.pres, &k, NULL);
+	rc = mdb_del(t, sessions.db.pres, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		log_error("presence del %s: %s", full, mdb_strerror(rc));
 	const char *slash = strchr(full, '/');
 	if (slash) {
 		MDB_val bk = { (size_t)(slash - full), (void *)full }, rv = res_val(full, &sk.k);
-		rc = mdb_del(t, T.db.res, &bk, &rv);
+		rc = mdb_del(t, sessions.db.res, &bk, &rv);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			log_error("sess res del %s: %s", full, mdb_strerror(rc));
 	}
@@ -257,14 +263,14 @@ int sess_set_flags(const char *full, uint8_t set, uint8_t clear)
 
 int sess_presence_put(const char *full, const struct stz *s)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	struct skey sk;
 	if (t == NULL || own_key(full, strlen(full), &sk) != XS_OK)
 		return XS_ERROR;
 	MDB_val k = sk.k, v = { s->h->size, NULL };
 	/* Reserved and copied, without its trace id: a later delivery of this
 	 * presence is not part of the stanza that set it. */
-	int rc = mdb_put(t, T.db.pres, &k, &v, MDB_RESERVE);
+	int rc = mdb_put(t, sessions.db.pres, &k, &v, MDB_RESERVE);
 	if (rc == 0) {
 		memcpy(v.mv_data, s->h, s->h->size);
 		struct stz_hdr h;
@@ -281,7 +287,7 @@ int sess_presence_put(const char *full, const struct stz *s)
 
 int sess_presence_get(const char *full, struct stz *out)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	struct skey sk;
 	if (t == NULL)
 		return XS_ERROR;
@@ -289,22 +295,22 @@ int sess_presence_get(const char *full, struct stz *out)
 	if (rc != XS_OK)
 		return rc;
 	MDB_val k = sk.k, v;
-	rc = mdb_get(t, T.db.pres, &k, &v);
+	rc = mdb_get(t, sessions.db.pres, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return XS_PASS;
-	if (rc == 0 && v.mv_size > T.pres_cap) {
+	if (rc == 0 && v.mv_size > sessions.pres_cap) {
 		size_t cap = (v.mv_size + 4095) & ~(size_t)4095;
 		char *p = aligned_alloc(8, cap);
 		if (p == NULL)
 			return XS_ERROR;
-		free(T.pres_buf);
-		T.pres_buf = p;
-		T.pres_cap = cap;
+		free(sessions.pres_buf);
+		sessions.pres_buf = p;
+		sessions.pres_cap = cap;
 	}
 	/* LMDB values are only 2-byte aligned: view an aligned copy. */
 	if (rc == 0)
-		memcpy(T.pres_buf, v.mv_data, v.mv_size);
-	if (rc != 0 || stz_view(out, T.pres_buf, v.mv_size) != XS_OK) {
+		memcpy(sessions.pres_buf, v.mv_data, v.mv_size);
+	if (rc != 0 || stz_view(out, sessions.pres_buf, v.mv_size) != XS_OK) {
 		log_error("presence get %s: %s", full, rc ? mdb_strerror(rc) : "bad record");
 		return XS_ERROR;
 	}
@@ -313,7 +319,7 @@ int sess_presence_get(const char *full, struct stz *out)
 
 int sess_presence_del(const char *full)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	struct skey sk;
 	if (t == NULL)
 		return XS_ERROR;
@@ -321,7 +327,7 @@ int sess_presence_del(const char *full)
 	if (rc != XS_OK)
 		return rc == XS_PASS ? XS_OK : XS_ERROR;
 	MDB_val k = sk.k;
-	rc = mdb_del(t, T.db.pres, &k, NULL);
+	rc = mdb_del(t, sessions.db.pres, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		log_error("presence del %s: %s", full, mdb_strerror(rc));
 		return XS_ERROR;
@@ -337,7 +343,7 @@ static int res_session(MDB_txn *t, const char *bare, size_t blen, const MDB_val 
 	if (db_sess_key_hashed(rv)) {
 		MDB_val k = *rv, v;
 		/* The record carries the JID; it must be one of bare's. */
-		if (mdb_get(t, T.db.sess, &k, &v) != 0 || db_sess_read(&k, &v, r, full, cap) != XS_OK ||
+		if (mdb_get(t, sessions.db.sess, &k, &v) != 0 || db_sess_read(&k, &v, r, full, cap) != XS_OK ||
 		    strncmp(full, bare, blen) != 0 || full[blen] != '/')
 			return XS_PASS;
 		return XS_OK;
@@ -353,11 +359,11 @@ static int res_session(MDB_txn *t, const char *bare, size_t blen, const MDB_val 
 
 int sess_foreach(const char *bare, sess_visit_fn *fn, void *arg)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	if (t == NULL)
 		return XS_ERROR;
 	MDB_cursor *cur;
-	if (mdb_cursor_open(t, T.db.res, &cur) != 0)
+	if (mdb_cursor_open(t, sessions.db.res, &cur) != 0)
 		return XS_ERROR;
 	size_t blen = strlen(bare);
 	MDB_val k = { blen, (void *)bare }, v;
@@ -375,11 +381,11 @@ int sess_foreach(const char *bare, sess_visit_fn *fn, void *arg)
 
 int sess_foreach_all(sess_visit_fn *fn, void *arg)
 {
-	MDB_txn *t = txn();
+	MDB_txn *t = sess_txn();
 	if (t == NULL)
 		return XS_ERROR;
 	MDB_cursor *cur;
-	if (mdb_cursor_open(t, T.db.sess, &cur) != 0)
+	if (mdb_cursor_open(t, sessions.db.sess, &cur) != 0)
 		return XS_ERROR;
 	MDB_val k, v;
 	char full[JID_MAX + 2];

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: %s (-c FILE | -s NAME) [-w SECONDS]\n"
 	        "Print the header, per-worker stats and ring fill of an xmppd shared-memory\n"
-	        "segment, attached read-only, and the session table.\n"
+	        "segment, attached read-only, and the session and domain tables.\n"
 	        "  -c, --config FILE    the server's configuration (finds segment and sessions)\n"
 	        "  -s, --segment NAME   segment name, e.g. /xmppd-0123456789abcdef\n"
 	        "  -w, --watch SECONDS  print again every SECONDS (1-3600) until interrupted\n"
@@ -111,25 +111,12 @@ static void print_segment(struct shm_segment *seg)
 		print_worker(seg, i);
 }
 
-/* The session table of the sessions env, opened read-only. */
-static void print_sessions(const char *run_dir)
+/* The session table, in the read transaction txn. */
+static void print_sessions(struct db *db, MDB_txn *txn)
 {
-	struct db db = { 0 };
-	if (db_open_sessions(&db, run_dir, false) != XS_OK) {
-		printf("sessions    (no session table under %s)\n", run_dir);
-		return;
-	}
-	MDB_txn *txn;
 	MDB_cursor *cur;
-	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) != 0) {
-		db_close(&db);
+	if (mdb_cursor_open(txn, db->sess, &cur) != 0)
 		return;
-	}
-	if (mdb_cursor_open(txn, db.sess, &cur) != 0) {
-		mdb_txn_abort(txn);
-		db_close(&db);
-		return;
-	}
 	printf("sessions\n  %-40s %6s %18s %8s %11s  %s\n", "jid", "worker", "connection",
 	       "priority", "presence", "since");
 	MDB_val k, v;
@@ -153,12 +140,51 @@ static void print_sessions(const char *run_dir)
 	}
 	printf("  %u session(s)\n", n);
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+}
+
+static bool print_route(const char *domain, const struct route_rec *r, const char *module,
+                        void *arg)
+{
+	unsigned *n = arg;
+	char target[96] = "-";
+	if (r->kind == ROUTE_SERVICE)
+		snprintf(target, sizeof(target), "module %s", module);
+	else if (r->conn != 0)
+		snprintf(target, sizeof(target), "worker %u connection %#" PRIx64,
+		         conn_id_worker(r->conn), r->conn);
+	printf("  %-40s %-10s  %s\n", domain, db_route_kind_name(r), target);
+	(*n)++;
+	return true;
+}
+
+/* The domain table, in the read transaction txn. */
+static void print_routes(struct db *db, MDB_txn *txn)
+{
+	printf("routes\n  %-40s %-10s  %s\n", "domain", "kind", "to");
+	unsigned n = 0;
+	db_route_foreach(db, txn, print_route, &n);
+	printf("  %u route(s)\n", n);
+}
+
+/* The sessions env, opened read-only once, read in one transaction. */
+static void print_tables(const char *run_dir)
+{
+	struct db db = { 0 };
+	if (db_open_sessions(&db, run_dir, false) != XS_OK) {
+		printf("sessions    (no session table under %s)\n", run_dir);
+		return;
+	}
+	MDB_txn *txn;
+	if (mdb_txn_begin(db.env, NULL, MDB_RDONLY, &txn) == 0) {
+		print_sessions(&db, txn);
+		print_routes(&db, txn);
+		mdb_txn_abort(txn);
+	}
 	db_close(&db);
 }
 
-/* One picture: the segment, then the session table (from the config's
- * run_dir, else the one the segment names).  0, or 1 when the segment
+/* One picture: the segment, then the session and domain tables (from the
+ * config's run_dir, else the one the segment names).  0, or 1 when the segment
  * cannot be read (layout of another version included). */
 static int dump_once(const char *name, const char *run_dir)
 {
@@ -176,7 +202,7 @@ static int dump_once(const char *name, const char *run_dir)
 	if (run_dir == NULL && dir[0] != '\0')
 		run_dir = dir;
 	if (run_dir != NULL)
-		print_sessions(run_dir);
+		print_tables(run_dir);
 	return 0;
 }
 

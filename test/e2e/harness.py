@@ -121,6 +121,16 @@ LOG_SANITIZER = re.compile(r'(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runti
                            r'AddressSanitizer:DEADLYSIGNAL)')
 
 
+def module_names():
+    """The modules of the tree, as the Makefile finds them: modules/NAME.c, and
+    modules/NAME/ (a module built from several files)."""
+    d = os.path.join(REPO, 'modules')
+    names = [f[:-2] for f in os.listdir(d) if f.endswith('.c')]
+    names += [f for f in os.listdir(d) if os.path.isdir(os.path.join(d, f)) and
+              any(g.endswith('.c') for g in os.listdir(os.path.join(d, f)))]
+    return sorted(names)
+
+
 class Server:
     """One xmppd instance with its own port and temporary directory."""
 
@@ -131,10 +141,8 @@ class Server:
     # shaper are off unless a test is about them.
     NO_LIMITS = ('max_connections_per_ip: 0, connection_rate_per_ip: 0, '
                  'shaper_bytes_per_second: 0, registration_rate_per_ip: 0')
-    # Every module of the tree (modules/*.c), loaded by every test unless it says otherwise.
-    ALL_MODULES = '{%s}' % ', '.join(
-        '%s: {}' % f[:-2] for f in sorted(os.listdir(os.path.join(REPO, 'modules')))
-        if f.endswith('.c'))
+    # Every module of the tree, loaded by every test unless it says otherwise.
+    ALL_MODULES = '{%s}' % ', '.join('%s: {}' % m for m in module_names())
 
     def __init__(self, name, hosts=('localhost',), workers=WORKERS, listener=PLAIN_LISTENER,
                  extra_listeners=(), extra_config='', certfiles=None, limits=NO_LIMITS,

@@ -33,7 +33,7 @@ import time
 
 from certs import make_cert
 from harness import (REPO, Server, TestFailure, binary, build_dir, check, e2e_test, free_port,
-                     pid_alive, pid_cmdline, proc_children)
+                     module_names, pid_alive, pid_cmdline, proc_children)
 
 INIT = os.path.join(REPO, 'etc', 'init.d', 'xmppd')
 RUN_TIMEOUT = 60.0     # one init script action (stop waits up to STOP_TIMEOUT=20)
@@ -349,8 +349,7 @@ async def t_install(env):
         def mode(rel):
             st = os.stat(os.path.join(dest, rel))
             return stat.S_IMODE(st.st_mode)
-        modules = sorted(f[:-2] for f in os.listdir(os.path.join(REPO, 'modules'))
-                         if f.endswith('.c'))
+        modules = module_names()
         expect = {'usr/sbin/xmppd': 0o755, 'usr/bin/xmppctl': 0o755,
                   'usr/bin/xmppd-shm-dump': 0o755, 'etc/init.d/xmppd': 0o755,
                   'etc/xmppd/xmppd.yml': 0o644, 'etc/logrotate.d/xmppd': 0o644,
