@@ -4,8 +4,9 @@
  * with the ABI version it was built for.  The router dlopens it, checks the
  * ABI, fills the module's options struct from its table (below) and calls
  * init() once; init registers hooks, IQ handlers and disco features through
- * the functions below (which the xmppd binary exports).  A module never blocks: no blocking I/O, no
- * sleeping.  Handlers run in the router process, one at a time.
+ * the functions below (which the xmppd binary exports).  A module never
+ * blocks: no blocking I/O, no sleeping.  Handlers run in the router process,
+ * one at a time.
  *
  * Results: hooks return XS_PASS (continue the chain), XS_DONE (stop the
  * chain, the stanza goes on) or XS_DROP (stop, the stanza is dropped).  An
@@ -49,8 +50,8 @@ struct xmppd_module {
 	uint32_t abi;            /* XMPPD_MODULE_ABI */
 	const char *name;
 	int (*init)(struct mod_ctx *ctx);                                /* XS_OK/XS_ERROR */
-	int (*reload)(struct mod_ctx *ctx, const void *old_conf);        /* may be NULL;
-	                                                  * old_conf NULL: no options */
+	/* May be NULL; old_conf is NULL for a module without options. */
+	int (*reload)(struct mod_ctx *ctx, const void *old_conf);
 	void (*stop)(struct mod_ctx *ctx);                               /* may be NULL */
 	const struct cfgopt *opts;   /* ended by CFGOPT_END; NULL: the module takes none */
 	void *conf;                  /* the struct the options fill (the module's own) */
