@@ -8,6 +8,7 @@
  * worker died, and hands control-socket clients to the router. */
 #include "daemon/master.h"
 #include "daemon/iplimit.h"
+#include "lib/cfg_settings.h"
 #include "lib/db.h"
 #include "lib/fdpass.h"
 #include "lib/log.h"
@@ -588,11 +589,6 @@ static void reload_err(void *arg, const char *line)
 		snprintf(e->first, sizeof(e->first), "%s", line);
 }
 
-static bool same_str(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 /* A listener of the new config: the open one with the same address and
  * port is kept (a new index), others are opened; the rest are closed. */
 static int reload_listeners(const struct cfg *n, struct listener **out, size_t *nout)
@@ -692,7 +688,7 @@ static int reload(char *msg, size_t cap)
 		free(n);
 		return XS_ERROR;
 	}
-	if (n->log_target != M.cfg->log_target || !same_str(n->log_file, M.cfg->log_file)) {
+	if (!cfg_setting_same(cfg_setting("log"), n, M.cfg)) {
 		if (log_open(n->log_target, n->log_file) != XS_OK)
 			log_error("reload: log %s: %s; logging stays where it was",
 			          n->log_file ? n->log_file : "", strerror(errno));
@@ -706,7 +702,7 @@ static int reload(char *msg, size_t cap)
 		         log_level_name(n->loglevel));
 		log_set_level(n->loglevel);
 	}
-	if (memcmp(&n->limits, &M.cfg->limits, sizeof(n->limits)) != 0)
+	if (!cfg_setting_same(cfg_setting("limits"), n, M.cfg))
 		log_info("reload: limits changed (applied)");
 	free(M.lst);
 	M.lst = nl;

@@ -6,50 +6,11 @@
  * error found is reported through the callback, not just the first.  YAML
  * anchors/aliases are rejected, documents are bounded in size and depth.
  *
- * Recognised top-level keys (defaults in brackets):
- *   hosts: [list of domain names]          required, at least one
- *   loglevel: error|warning|info|debug    [info]
- *   log: stderr | syslog | PATH            [stderr] where log lines go
- *   pidfile: PATH                          [none] written by the master
- *   trace: [bare JIDs]                     [none] stanzas traced from the start
- *   user: NAME, group: NAME                [none] the master drops to them
- *           after opening its listeners (root only)
- *   workers: N (1..SHM_MAX_WORKERS) | auto [auto = number of online CPUs]
- *   data_dir: path                         [./var/data]
- *   run_dir: path                          [./var/run]
- *   control_socket: path                   [<run_dir>/xmppd.ctl]
- *   modules_dir: path                      [<dir of the xmppd binary>/modules]
- *   max_stanza_size: bytes                 [262144]
- *   scram_iterations: N (4096..1000000)    [4096]
- *   ring_size: bytes, power of two >= 65536 [4194304]
- *   listen: list of maps {port: 1..65535 (required), ip: address [0.0.0.0],
- *           module: c2s (required), tls: true|false [false] (direct TLS,
- *           XEP-0368), starttls: required|optional|off [required],
- *           allow_plaintext_auth: true|false [false] (PLAIN outside TLS)}
- *           at least one
- *   certfiles: list of PEM files, each a certificate chain and its key
- *           (or a chain whose key is in FILE.key)  [none]
- *   tls_priority: GnuTLS priority string [TLS 1.2+, modern ciphers]
- *   registration: open|closed             [closed] in-band registration (XEP-0077)
- *   host_config: map host -> {anonymous: true|false [false],
- *                             registration: open|closed [the top-level value]}
- *   limits: map of (defaults in brackets; 0 turns a limit off):
- *     max_connections_per_ip [64]    concurrent connections from one address
- *     connection_rate_per_ip [120]   new connections a minute from one address
- *     auth_timeout [30]              seconds to authenticate and bind, else
- *                                    connection-timeout
- *     keepalive_interval [60]        idle seconds before a whitespace
- *                                    keepalive; a peer that acknowledges
- *                                    nothing for twice that is dropped
- *     max_auth_failures [3]          failed SASL attempts on one connection
- *                                    before policy-violation
- *     auth_block_seconds [60]        then new connections from that address
- *                                    are refused for this long
- *     shaper_bytes_per_second [50000] read rate of one connection (burst: one
- *                                    max_stanza_size)
- *     registration_rate_per_ip [5]   accounts made in-band from one address in
- *                                    an hour
- *   modules: map name -> map of options (options kept as a cfg_node tree)
+ * The settings, their types, defaults, ranges and reload classes are
+ * declared once, in the table of lib/cfg_settings.c (lib/cfg_settings.h);
+ * man/xmppd.yml.5 describes them.  `modules:` maps a module name to its
+ * options, kept as a cfg_node tree that the module's option table reads
+ * (lib/cfgopt.h).
  * Relative paths are kept as written (relative to the working directory). */
 #ifndef XMPPD_LIB_CFG_H
 #define XMPPD_LIB_CFG_H
@@ -148,9 +109,10 @@ typedef void cfg_err_fn(void *arg, const char *line);
 int cfg_load(const char *path, struct cfg *out, cfg_err_fn *err, void *arg);
 void cfg_free(struct cfg *cfg);
 /* Reload: n (freshly loaded) takes the running config's values of what only
- * a restart changes (hosts, the module list, workers, paths, user, group,
- * pidfile, ring_size, max_stanza_size) — swapped, so each stays freeable —
- * and returns how many differed (logged as not applied when `log`). */
+ * a restart changes (the settings of class CFG_RESTART and CFG_STARTUP in
+ * lib/cfg_settings.h) — swapped, so each stays freeable — and returns how
+ * many of class CFG_RESTART differed (each logged as "needs a restart (not
+ * applied)" when `log`). */
 unsigned cfg_keep_running(struct cfg *n, struct cfg *run, bool log);
 /* A child's side of a reload: the running config's file again, with what
  * needs a restart kept (cfg_keep_running) and the log target and level

@@ -193,45 +193,25 @@ struct bypass {
 	char *from, *to;
 };
 
+struct opts {
+	uint32_t max_items;
+};
+
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("max_items", struct opts, max_items, MAX_ITEMS_DEFAULT, 1, MAX_ITEMS_LIMIT),
+	CFGOPT_END
+};
+
 static struct {
 	struct mod_ctx *ctx;
 	MDB_dbi dbi;
-	uint32_t max_items;
+	struct opts o;
 	struct sset owners;      /* bare JIDs of accounts with a non-empty list */
 	struct sset requested;   /* full JID -> conn of sessions that fetched the list */
 	struct bypass *bypass;
 	size_t nbypass, bypass_cap;
 	uint64_t push_seq;
 } M;
-
-/* ---- options */
-
-static int parse_opts(const struct cfg_node *opts, uint32_t *max_items)
-{
-	*max_items = MAX_ITEMS_DEFAULT;
-	if (opts == NULL || opts->kind != CFG_MAP)
-		return XS_OK;
-	const char *path = mod_cfg() ? mod_cfg()->path : "config";
-	for (size_t i = 0; i < opts->nchildren; i++) {
-		const struct cfg_node *n = &opts->children[i];
-		if (strcmp(n->key, "max_items") != 0) {
-			log_error("%s:%d:%d: module 'blocking': unknown option '%s'", path, n->key_line,
-			          n->key_col, n->key);
-			return XS_ERROR;
-		}
-		char *end;
-		errno = 0;
-		unsigned long v = n->kind == CFG_SCALAR ? strtoul(n->value, &end, 10) : 0;
-		if (n->kind != CFG_SCALAR || errno != 0 || end == n->value || *end != '\0' ||
-		    n->value[0] == '-' || v < 1 || v > MAX_ITEMS_LIMIT) {
-			log_error("%s:%d:%d: module 'blocking': option 'max_items': expected a number "
-			          "from 1 to %d", path, n->line, n->col, MAX_ITEMS_LIMIT);
-			return XS_ERROR;
-		}
-		*max_items = (uint32_t)v;
-	}
-	return XS_OK;
-}
 
 /* ---- JIDs and keys */
 
@@ -612,7 +592,7 @@ static int do_block(struct iq_req *req, const char *bare, const struct dbkey *ow
 		if (!ok || mdb_get(t, M.dbi, &k, &v) == 0)
 			continue; /* already blocked */
 		v = (MDB_val){ len, it->v[i] };
-		if (count >= M.max_items)
+		if (count >= M.o.max_items)
 			full = true;
 		else if (mdb_put(t, M.dbi, &k, &v, 0) != 0 || items_add(added, it->v[i], len) != XS_OK)
 			ok = false;
@@ -859,17 +839,9 @@ static void blocking_stop(struct mod_ctx *ctx)
 	M.bypass_cap = 0;
 }
 
-static int blocking_check(const struct cfg_node *opts)
-{
-	uint32_t max_items;
-	return parse_opts(opts, &max_items);
-}
-
-static int blocking_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int blocking_init(struct mod_ctx *ctx)
 {
 	M.ctx = ctx;
-	if (parse_opts(opts, &M.max_items) != XS_OK)
-		return XS_ERROR;
 	if (gnutls_rnd(GNUTLS_RND_NONCE, &hash_seed, sizeof(hash_seed)) != 0)
 		hash_seed = (uint64_t)mod_now();
 	if (mod_db_table(ctx, "blocklist", 0, &M.dbi) != XS_OK || load_owners() != XS_OK) {
@@ -885,21 +857,12 @@ static int blocking_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return XS_OK;
 }
 
-static int blocking_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	uint32_t max;
-	if (parse_opts(opts, &max) != XS_OK)
-		return XS_ERROR;
-	M.max_items = max;
-	return XS_OK;
-}
-
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "blocking",
 	.init = blocking_init,
-	.check = blocking_check,
-	.reload = blocking_reload,
 	.stop = blocking_stop,
+	.opts = OPTS,
+	.conf = &M.o,
+	.conf_size = sizeof(M.o),
 };

@@ -211,16 +211,9 @@ static int on_filter(struct hook_args *a, void *arg)
 
 /* ---- module */
 
-static int carbons_check(const struct cfg_node *opts)
-{
-	return mod_opts_none("carbons", opts);
-}
-
-static int carbons_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int carbons_init(struct mod_ctx *ctx)
 {
 	M.ctx = ctx;
-	if (mod_opts_none("carbons", opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_iq_add(ctx, NULL, NS_CARBONS, on_carbons, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_CARBONS) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_MESSAGE_DELIVERED, NULL, 50, on_delivered, NULL) != XS_OK ||
@@ -233,5 +226,4 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "carbons",
 	.init = carbons_init,
-	.check = carbons_check,
 };

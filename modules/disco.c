@@ -106,15 +106,8 @@ static int on_items(struct iq_req *req, void *arg)
 	return answer(req, NS_DISCO_ITEMS, HOOK_DISCO_ITEMS, false);
 }
 
-static int disco_check(const struct cfg_node *opts)
+static int disco_init(struct mod_ctx *ctx)
 {
-	return mod_opts_none("disco", opts);
-}
-
-static int disco_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (mod_opts_none("disco", opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_iq_add(ctx, NULL, NS_DISCO_INFO, on_info, NULL) != XS_OK ||
 	    mod_iq_add(ctx, NULL, NS_DISCO_ITEMS, on_items, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_DISCO_INFO) != XS_OK ||
@@ -127,5 +120,4 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "disco",
 	.init = disco_init,
-	.check = disco_check,
 };

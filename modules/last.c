@@ -241,15 +241,8 @@ static int on_last(struct iq_req *req, void *arg)
 	return user_query(req, owner);
 }
 
-static int last_check(const struct cfg_node *opts)
+static int last_init(struct mod_ctx *ctx)
 {
-	return mod_opts_none("last", opts);
-}
-
-static int last_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (mod_opts_none("last", opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_db_table(ctx, "last", MDB_CREATE, &M.dbi) != XS_OK ||
 	    mod_iq_add(ctx, NULL, NS_LAST, on_last, NULL) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_PRESENCE_BROADCAST, NULL, 60, on_presence, NULL) != XS_OK ||
@@ -264,5 +257,4 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "last",
 	.init = last_init,
-	.check = last_check,
 };

@@ -70,55 +70,24 @@ struct off_hdr {
 	int64_t stamp;       /* arrival, unix time */
 };
 
+struct limits {
+	uint32_t max_messages;
+	uint32_t max_bytes;
+};
+
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("max_messages", struct limits, max_messages, MAX_MESSAGES_DEFAULT, 1,
+	            MAX_MESSAGES_LIMIT),
+	CFGOPT_UINT("max_bytes", struct limits, max_bytes, MAX_BYTES_DEFAULT, MAX_BYTES_MIN,
+	            MAX_BYTES_LIMIT),
+	CFGOPT_END
+};
+
 static struct {
 	struct mod_ctx *ctx;
 	MDB_dbi dbi;
-	struct limits {
-		uint32_t max_messages;
-		uint32_t max_bytes;
-	} lim;
+	struct limits lim;
 } M;
-
-/* ---- options */
-
-/* A number option in [lo, hi]; XS_OK or XS_ERROR (reported). */
-static int opt_uint(const struct cfg_node *n, unsigned long lo, unsigned long hi, uint32_t *out)
-{
-	char *end = NULL;
-	errno = 0;
-	unsigned long v = n->kind == CFG_SCALAR ? strtoul(n->value, &end, 10) : 0;
-	if (n->kind != CFG_SCALAR || errno != 0 || end == n->value || *end != '\0' ||
-	    n->value[0] == '-' || v < lo || v > hi) {
-		log_error("%s:%d:%d: module 'offline': option '%s': expected a number from %lu to %lu",
-		          mod_cfg() ? mod_cfg()->path : "config", n->line, n->col, n->key, lo, hi);
-		return XS_ERROR;
-	}
-	*out = (uint32_t)v;
-	return XS_OK;
-}
-
-static int parse_opts(const struct cfg_node *opts, struct limits *lim)
-{
-	*lim = (struct limits){ .max_messages = MAX_MESSAGES_DEFAULT, .max_bytes = MAX_BYTES_DEFAULT };
-	if (opts == NULL || opts->kind != CFG_MAP)
-		return XS_OK;
-	for (size_t i = 0; i < opts->nchildren; i++) {
-		const struct cfg_node *n = &opts->children[i];
-		int rc;
-		if (strcmp(n->key, "max_messages") == 0) {
-			rc = opt_uint(n, 1, MAX_MESSAGES_LIMIT, &lim->max_messages);
-		} else if (strcmp(n->key, "max_bytes") == 0) {
-			rc = opt_uint(n, MAX_BYTES_MIN, MAX_BYTES_LIMIT, &lim->max_bytes);
-		} else {
-			log_error("%s:%d:%d: module 'offline': unknown option '%s'",
-			          mod_cfg() ? mod_cfg()->path : "config", n->key_line, n->key_col, n->key);
-			rc = XS_ERROR;
-		}
-		if (rc != XS_OK)
-			return XS_ERROR;
-	}
-	return XS_OK;
-}
 
 /* ---- keys */
 
@@ -420,17 +389,9 @@ static int on_user_removed(struct hook_args *a, void *arg)
 
 /* ---- module */
 
-static int offline_check(const struct cfg_node *opts)
-{
-	struct limits lim;
-	return parse_opts(opts, &lim);
-}
-
-static int offline_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int offline_init(struct mod_ctx *ctx)
 {
 	M.ctx = ctx;
-	if (parse_opts(opts, &M.lim) != XS_OK)
-		return XS_ERROR;
 	if (mod_db_table(ctx, "offline", MDB_CREATE, &M.dbi) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_OFFLINE_MESSAGE, NULL, 50, on_offline_message, NULL) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_PRESENCE_BROADCAST, NULL, 50, on_presence, NULL) != XS_OK ||
@@ -440,20 +401,11 @@ static int offline_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return XS_OK;
 }
 
-static int offline_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	struct limits lim;
-	if (parse_opts(opts, &lim) != XS_OK)
-		return XS_ERROR;
-	M.lim = lim;
-	return XS_OK;
-}
-
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "offline",
 	.init = offline_init,
-	.check = offline_check,
-	.reload = offline_reload,
+	.opts = OPTS,
+	.conf = &M.lim,
+	.conf_size = sizeof(M.lim),
 };

@@ -10,15 +10,8 @@ static int on_ping(struct iq_req *req, void *arg)
 	return mod_iq_result_empty(req);
 }
 
-static int ping_check(const struct cfg_node *opts)
+static int ping_init(struct mod_ctx *ctx)
 {
-	return mod_opts_none("ping", opts);
-}
-
-static int ping_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (mod_opts_none("ping", opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_iq_add(ctx, NULL, NS_PING, on_ping, NULL) != XS_OK)
 		return XS_ERROR;
 	return mod_feature_add(ctx, NULL, NS_PING);
@@ -28,5 +21,4 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "ping",
 	.init = ping_init,
-	.check = ping_check,
 };

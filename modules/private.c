@@ -71,6 +71,14 @@ struct priv_opts {
 	uint64_t max_total;
 };
 
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("max_size", struct priv_opts, max_size, MAX_SIZE_DEFAULT, OPT_MIN,
+	            MAX_SIZE_LIMIT),
+	CFGOPT_UINT("max_total", struct priv_opts, max_total, MAX_TOTAL_DEFAULT, OPT_MIN,
+	            MAX_TOTAL_LIMIT),
+	CFGOPT_END
+};
+
 static struct {
 	struct mod_ctx *ctx;
 	MDB_dbi dbi;
@@ -79,57 +87,19 @@ static struct {
 
 /* ---- options */
 
-static int opt_number(const struct cfg_node *n, const char *path, uint64_t min, uint64_t max,
-                      uint64_t *out)
+/* The total holds at least one group: a max_size alone raises it. */
+static int opts_check(void *conf, struct cfgopt_run *run)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = n->kind == CFG_SCALAR ? strtoull(n->value, &end, 10) : 0;
-	if (n->kind != CFG_SCALAR || errno != 0 || end == n->value || *end != '\0' ||
-	    n->value[0] == '-' || v < min || v > max) {
-		log_error("%s:%d:%d: module 'private': option '%s': expected a number from %llu "
-		          "to %llu", path, n->line, n->col, n->key, (unsigned long long)min,
-		          (unsigned long long)max);
-		return XS_ERROR;
-	}
-	*out = v;
-	return XS_OK;
-}
-
-static int parse_opts(const struct cfg_node *opts, struct priv_opts *o)
-{
-	o->max_size = MAX_SIZE_DEFAULT;
-	o->max_total = MAX_TOTAL_DEFAULT;
-	if (opts == NULL || opts->kind != CFG_MAP)
+	struct priv_opts *o = conf;
+	if (o->max_total >= o->max_size)
 		return XS_OK;
-	const char *path = mod_cfg() ? mod_cfg()->path : "config";
-	bool total_set = false;
-	for (size_t i = 0; i < opts->nchildren; i++) {
-		const struct cfg_node *n = &opts->children[i];
-		int rc;
-		if (strcmp(n->key, "max_size") == 0) {
-			rc = opt_number(n, path, OPT_MIN, MAX_SIZE_LIMIT, &o->max_size);
-		} else if (strcmp(n->key, "max_total") == 0) {
-			rc = opt_number(n, path, OPT_MIN, MAX_TOTAL_LIMIT, &o->max_total);
-			total_set = true;
-		} else {
-			log_error("%s:%d:%d: module 'private': unknown option '%s'", path, n->key_line,
-			          n->key_col, n->key);
-			rc = XS_ERROR;
-		}
-		if (rc != XS_OK)
-			return XS_ERROR;
-	}
-	if (o->max_total < o->max_size) {
-		if (total_set) {
-			log_error("%s: module 'private': max_total (%llu) is smaller than max_size (%llu)",
-			          path, (unsigned long long)o->max_total,
-			          (unsigned long long)o->max_size);
-			return XS_ERROR;
-		}
+	if (!cfgopt_given(run, "max_total")) {
 		o->max_total = o->max_size;
+		return XS_OK;
 	}
-	return XS_OK;
+	cfgopt_error(run, "max_total", "%llu is smaller than max_size (%llu)",
+	             (unsigned long long)o->max_total, (unsigned long long)o->max_size);
+	return XS_ERROR;
 }
 
 /* ---- keys */
@@ -405,17 +375,9 @@ static int on_user_removed(struct hook_args *a, void *arg)
 
 /* ---- module */
 
-static int private_check(const struct cfg_node *opts)
-{
-	struct priv_opts o;
-	return parse_opts(opts, &o);
-}
-
-static int private_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int private_init(struct mod_ctx *ctx)
 {
 	M.ctx = ctx;
-	if (parse_opts(opts, &M.o) != XS_OK)
-		return XS_ERROR;
 	if (mod_db_table(ctx, "private", 0, &M.dbi) != XS_OK ||
 	    mod_iq_add(ctx, NULL, NS_PRIVATE, on_private, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_PRIVATE) != XS_OK ||
@@ -424,20 +386,12 @@ static int private_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return XS_OK;
 }
 
-static int private_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	struct priv_opts o;
-	if (parse_opts(opts, &o) != XS_OK)
-		return XS_ERROR;
-	M.o = o;
-	return XS_OK;
-}
-
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "private",
 	.init = private_init,
-	.check = private_check,
-	.reload = private_reload,
+	.opts = OPTS,
+	.conf = &M.o,
+	.conf_size = sizeof(M.o),
+	.opts_check = opts_check,
 };

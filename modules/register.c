@@ -79,10 +79,19 @@ struct pw_change {
 	int64_t at;
 };
 
+struct opts {
+	unsigned min_pass;
+};
+
+static const struct cfgopt OPTS[] = {
+	CFGOPT_UINT("min_password_length", struct opts, min_pass, DEFAULT_MIN_PASS, 1, PASS_MAX),
+	CFGOPT_END
+};
+
 /* The module's state: its options and the in-memory rate and password records. */
 static struct {
 	struct mod_ctx *ctx;
-	unsigned min_pass;
+	struct opts o;
 	struct rate_rec rate[RATE_SLOTS];  /* a ring in time order */
 	struct pw_change pw_recent[PASSWD_SLOTS]; /* last change per account hash */
 	uint32_t rate_next;                /* where the next record goes */
@@ -222,7 +231,7 @@ static int check_password(struct iq_req *req, const struct reg_form *f)
 {
 	if (f->pass_long)
 		return reply_error(req, "not-acceptable", "The password is too long");
-	if (utf8_chars(f->pass, f->plen) < registration.min_pass)
+	if (utf8_chars(f->pass, f->plen) < registration.o.min_pass)
 		return reply_error(req, "not-acceptable", "The password is too short");
 	return XS_OK;
 }
@@ -287,7 +296,7 @@ static int fields_form(struct iq_req *req)
 static int add_account(const char *bare, const struct reg_form *f)
 {
 	struct scram_creds cr;
-	if (scram_creds_make(f->pass, f->plen, mod_cfg()->scram_iterations, &cr) != XS_OK)
+	if (scram_creds_make(f->pass, f->plen, mod_scram_iterations(), &cr) != XS_OK)
 		return XS_ERROR;
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK) {
@@ -329,7 +338,7 @@ static int create(struct iq_req *req, const struct reg_form *f)
 		return rc;
 
 	int64_t now = mod_now();
-	unsigned limit = mod_cfg()->limits.registration_rate_per_ip;
+	unsigned limit = mod_registration_rate();
 	char ipbuf[INET6_ADDRSTRLEN];
 	if (limit > 0 && rate_count(ip, now) >= limit) {
 		static struct log_limit refused = { .what = "in-band registrations refused by the "
@@ -354,7 +363,7 @@ static int preauth(struct iq_req *req)
 	const struct stz *s = req->stz;
 	if (stz_has_to(s) && strcmp(stz_to(s), req->host) != 0)
 		return reply_error(req, "service-unavailable", NULL);
-	if (!cfg_registration_open(mod_cfg(), req->host))
+	if (!mod_registration_open(req->host))
 		return reply_error(req, "service-unavailable",
 		                   "In-band registration is closed on this server");
 	if (s->h->type == STZ_T_GET)
@@ -469,7 +478,7 @@ static int change_password(struct iq_req *req, const struct reg_form *f, const s
 	pc->key = h;
 	pc->at = now;
 	struct scram_creds cr;
-	if (scram_creds_make(f->pass, f->plen, mod_cfg()->scram_iterations, &cr) != XS_OK)
+	if (scram_creds_make(f->pass, f->plen, mod_scram_iterations(), &cr) != XS_OK)
 		return reply_error(req, "internal-server-error", NULL);
 	MDB_txn *t;
 	if (mod_db_begin(&t) != XS_OK) {
@@ -542,70 +551,20 @@ static int on_register(struct iq_req *req, void *arg)
 	return req->preauth_conn ? preauth(req) : authed(req);
 }
 
-/* ---- options */
-
-static int read_opts(const struct cfg_node *opts, unsigned *min_pass)
+static int register_init(struct mod_ctx *ctx)
 {
-	*min_pass = DEFAULT_MIN_PASS;
-	if (opts == NULL || opts->kind != CFG_MAP)
-		return XS_OK;
-	int rc = XS_OK;
-	for (size_t i = 0; i < opts->nchildren; i++) {
-		const struct cfg_node *n = &opts->children[i];
-		if (n->key == NULL || strcmp(n->key, "min_password_length") != 0) {
-			log_error("module register: %d:%d: unknown option '%s' (known: "
-			          "min_password_length)", n->key_line, n->key_col, n->key ? n->key : "?");
-			rc = XS_ERROR;
-			continue;
-		}
-		char *end = NULL;
-		errno = 0;
-		unsigned long v = n->kind == CFG_SCALAR && n->value ? strtoul(n->value, &end, 10) : 0;
-		if (n->kind != CFG_SCALAR || n->value == NULL || end == n->value || *end != '\0' ||
-		    errno != 0 || v < 1 || v > PASS_MAX || n->value[0] == '-') {
-			log_error("module register: %d:%d: min_password_length: expected a number 1..%d",
-			          n->line, n->col, PASS_MAX);
-			rc = XS_ERROR;
-			continue;
-		}
-		*min_pass = (unsigned)v;
-	}
-	return rc;
-}
-
-static int register_check(const struct cfg_node *opts)
-{
-	unsigned min_pass;
-	return read_opts(opts, &min_pass);
-}
-
-static int register_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	unsigned min_pass;
-	if (read_opts(opts, &min_pass) != XS_OK)
-		return XS_ERROR;
 	registration.ctx = ctx;
-	registration.min_pass = min_pass;
 	registration.rate_n = registration.rate_next = 0;
 	if (mod_iq_add(ctx, NULL, NS_REGISTER, on_register, NULL) != XS_OK)
 		return XS_ERROR;
 	return mod_feature_add(ctx, NULL, NS_REGISTER);
 }
 
-static int register_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	unsigned min_pass;
-	if (read_opts(opts, &min_pass) != XS_OK)
-		return XS_ERROR;
-	registration.min_pass = min_pass;
-	return XS_OK;
-}
-
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "register",
 	.init = register_init,
-	.check = register_check,
-	.reload = register_reload,
+	.opts = OPTS,
+	.conf = &registration.o,
+	.conf_size = sizeof(registration.o),
 };

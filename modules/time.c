@@ -52,15 +52,8 @@ static int on_time(struct iq_req *req, void *arg)
 	return mod_iq_result_send(req);
 }
 
-static int time_check(const struct cfg_node *opts)
+static int time_init(struct mod_ctx *ctx)
 {
-	return mod_opts_none("time", opts);
-}
-
-static int time_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (mod_opts_none("time", opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_iq_add(ctx, NULL, NS_TIME, on_time, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_TIME) != XS_OK)
 		return XS_ERROR;
@@ -71,5 +64,4 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "time",
 	.init = time_init,
-	.check = time_check,
 };

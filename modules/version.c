@@ -22,36 +22,19 @@
 
 #define NS_VERSION "jabber:iq:version"
 
-static struct {
+struct opts {
 	bool show_os;
+};
+
+static const struct cfgopt OPTS[] = {
+	CFGOPT_BOOL("show_os", struct opts, show_os, false),
+	CFGOPT_END
+};
+
+static struct {
+	struct opts o;
 	char os[2 * sizeof(((struct utsname *)0)->release) + 2];
 } M;
-
-static int parse_opts(const struct cfg_node *opts, bool *show_os)
-{
-	*show_os = false;
-	if (opts == NULL || opts->kind != CFG_MAP)
-		return XS_OK;
-	const char *path = mod_cfg() ? mod_cfg()->path : "config";
-	for (size_t i = 0; i < opts->nchildren; i++) {
-		const struct cfg_node *n = &opts->children[i];
-		if (strcmp(n->key, "show_os") != 0) {
-			log_error("%s:%d:%d: module 'version': unknown option '%s'", path, n->key_line,
-			          n->key_col, n->key);
-			return XS_ERROR;
-		}
-		if (n->kind == CFG_SCALAR && strcmp(n->value, "true") == 0) {
-			*show_os = true;
-		} else if (n->kind == CFG_SCALAR && strcmp(n->value, "false") == 0) {
-			*show_os = false;
-		} else {
-			log_error("%s:%d:%d: module 'version': option 'show_os': expected true or false",
-			          path, n->line, n->col);
-			return XS_ERROR;
-		}
-	}
-	return XS_OK;
-}
 
 static int text_child(struct stz_builder *b, const char *name, const char *text)
 {
@@ -71,7 +54,7 @@ static int on_version(struct iq_req *req, void *arg)
 		rc = text_child(b, "name", "xmppd");
 	if (rc == XS_OK)
 		rc = text_child(b, "version", XMPPD_VERSION);
-	if (rc == XS_OK && M.show_os && M.os[0] != '\0')
+	if (rc == XS_OK && M.o.show_os && M.os[0] != '\0')
 		rc = text_child(b, "os", M.os);
 	if (rc == XS_OK)
 		rc = stz_b_close(b);
@@ -90,16 +73,8 @@ static void read_os(void)
 		log_warn("version: uname failed; <os/> left out");
 }
 
-static int version_check(const struct cfg_node *opts)
+static int version_init(struct mod_ctx *ctx)
 {
-	bool show_os;
-	return parse_opts(opts, &show_os);
-}
-
-static int version_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (parse_opts(opts, &M.show_os) != XS_OK)
-		return XS_ERROR;
 	read_os();
 	if (mod_iq_add(ctx, NULL, NS_VERSION, on_version, NULL) != XS_OK ||
 	    mod_feature_add(ctx, NULL, NS_VERSION) != XS_OK)
@@ -107,20 +82,11 @@ static int version_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return XS_OK;
 }
 
-static int version_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	bool show;
-	if (parse_opts(opts, &show) != XS_OK)
-		return XS_ERROR;
-	M.show_os = show;
-	return XS_OK;
-}
-
 const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "version",
 	.init = version_init,
-	.check = version_check,
-	.reload = version_reload,
+	.opts = OPTS,
+	.conf = &M.o,
+	.conf_size = sizeof(M.o),
 };

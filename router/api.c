@@ -285,11 +285,6 @@ enum mod_sub mod_subscription(const char *owner_bare, const char *peer_bare)
 	return (enum mod_sub)(a.result & 3);
 }
 
-const struct cfg *mod_cfg(void)
-{
-	return router_cfg();
-}
-
 int mod_account_exists(const char *bare)
 {
 	struct scram_creds cr;
@@ -324,18 +319,6 @@ int mod_account(const char *bare, enum mod_account *out)
 		*out = MOD_ACCOUNT_ANONYMOUS;
 	return XS_OK;
 }
-
-int mod_opts_none(const char *module, const struct cfg_node *opts)
-{
-	if (opts == NULL || opts->kind != CFG_MAP || opts->nchildren == 0)
-		return XS_OK;
-	const struct cfg_node *n = &opts->children[0];
-	const struct cfg *cfg = mod_cfg();
-	log_error("%s:%d:%d: module '%s': unknown option '%s' (it has none)",
-	          cfg && cfg->path ? cfg->path : "config", n->key_line, n->key_col, module, n->key);
-	return XS_ERROR;
-}
-
 
 bool mod_is_local_host(const char *domain)
 {

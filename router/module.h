@@ -2,10 +2,11 @@
  *
  * A module exports exactly one symbol, `xmppd_module`, a struct xmppd_module
  * with the ABI version it was built for.  The router dlopens it, checks the
- * ABI and calls init() once with its options from the config; init registers
- * hooks, IQ handlers and disco features through the functions below (which
- * the xmppd binary exports).  A module never blocks: no blocking I/O, no
- * sleeping.  Handlers run in the router process, one at a time.
+ * ABI, fills the module's options struct from its table (below) and calls
+ * init() once; init registers hooks, IQ handlers and disco features through
+ * the functions below (which the xmppd binary exports).  A module never
+ * blocks: no blocking I/O, no sleeping.  Handlers run in the router process,
+ * one at a time.
  *
  * Results: hooks return XS_PASS (continue the chain), XS_DONE (stop the
  * chain, the stanza goes on) or XS_DROP (stop, the stanza is dropped).  An
@@ -19,6 +20,7 @@
 #define XMPPD_ROUTER_MODULE_H
 
 #include "lib/cfg.h"
+#include "lib/cfgopt.h"
 #include "lib/msg.h"
 #include "lib/stz.h"
 #include "lib/xs.h"
@@ -31,15 +33,33 @@
 
 struct mod_ctx; /* one per loaded module; opaque */
 
+/* Options: a module declares the keys of its map in the config's `modules:`
+ * as a table (lib/cfgopt.h: name, type, default, range, the field of its
+ * struct, whether a reload applies it), with the struct they fill.  The
+ * router parses them, range-checks them, rejects unknown keys and reports
+ * each error with the file, line, column and key; `xmppd -t` and the
+ * master's start and reload check them the same way, into a scratch copy.
+ * The module reads its struct; it never sees the YAML.
+ *   - at start, *conf holds the options before init() runs;
+ *   - on a reload that validates, *conf holds the new values (options marked
+ *     `restart` keep theirs, logged) before reload(ctx, old) runs with the
+ *     previous ones, to act on a change; a reload returning XS_ERROR puts the
+ *     old values back.  No reload(): the new values are simply in place;
+ *   - strings in *conf are the router's: freed after stop(). */
 struct xmppd_module {
 	uint32_t abi;            /* XMPPD_MODULE_ABI */
 	const char *name;
-	int (*init)(struct mod_ctx *ctx, const struct cfg_node *opts);   /* XS_OK/XS_ERROR */
-	int (*reload)(struct mod_ctx *ctx, const struct cfg_node *opts); /* may be NULL */
+	int (*init)(struct mod_ctx *ctx);                                /* XS_OK/XS_ERROR */
+	/* May be NULL; old_conf is NULL for a module without options. */
+	int (*reload)(struct mod_ctx *ctx, const void *old_conf);
 	void (*stop)(struct mod_ctx *ctx);                               /* may be NULL */
-	/* Validates options without side effects, logging each error with its
-	 * line (xmppd -t and the master's start run it).  XS_OK/XS_ERROR. */
-	int (*check)(const struct cfg_node *opts);
+	const struct cfgopt *opts;   /* ended by CFGOPT_END; NULL: the module takes none */
+	void *conf;                  /* the struct the options fill (the module's own) */
+	size_t conf_size;
+	/* Rules between options, after the table's: report with cfgopt_error
+	 * (cfgopt_given tells what the file gave); may adjust conf.  XS_OK or
+	 * XS_ERROR.  May be NULL. */
+	int (*opts_check)(void *conf, struct cfgopt_run *run);
 };
 
 /* Every hook chain there is; run in ascending priority order.  "host" in
@@ -278,11 +298,23 @@ int mod_timer_cancel(struct mod_ctx *ctx, uint64_t id);
 
 /* ---- misc */
 const char *mod_name(const struct mod_ctx *ctx);
-/* For a module without options: XS_OK when opts is empty, else logs the
- * first key as unknown (file, line, column) and XS_ERROR. */
-int mod_opts_none(const char *module, const struct cfg_node *opts);
-const struct cfg *mod_cfg(void);
 bool mod_is_local_host(const char *domain);
+/* ---- server settings (lib/cfg_settings.c), as the router runs them */
+/* The local hosts, in the config's order; returns how many. */
+size_t mod_hosts(const char *const **out);
+/* Whether in-band registration is open on a local host (host_config, else
+ * the top-level registration). */
+bool mod_registration_open(const char *host);
+/* limits.registration_rate_per_ip: accounts made in-band from one address in
+ * an hour (0: no limit). */
+unsigned mod_registration_rate(void);
+/* PBKDF2 iterations of new SCRAM credentials. */
+unsigned mod_scram_iterations(void);
+/* The largest stanza a client may send, and the largest stanza encoding the
+ * router builds (a builder's bound). */
+size_t mod_max_stanza_size(void);
+size_t mod_max_encoded(void);
+
 /* Seconds since the epoch, and since the router started. */
 int64_t mod_now(void);
 int64_t mod_uptime(void);

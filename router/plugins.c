@@ -2,6 +2,7 @@
 #include "router/plugins.h"
 #include "router/api.h"
 #include "router/modctx.h"
+#include "router/modopts.h"
 #include "router/registry.h"
 #include "router/state.h"
 #include "router/timer.h"
@@ -51,7 +52,7 @@ static void *open_module(const struct cfg *cfg, const struct cfg_module *m,
 int plugins_check(const struct cfg *cfg)
 {
 	int rc = XS_OK;
-	/* Outside a router (xmppd -t, the master): mod_cfg() is this one. */
+	/* Outside a router (xmppd -t, the master): the settings modules read. */
 	const struct cfg *before = router_cfg();
 	router_cfg_set(cfg);
 	for (size_t i = 0; i < cfg->nmodules; i++) {
@@ -61,7 +62,7 @@ int plugins_check(const struct cfg *cfg)
 			rc = XS_ERROR;
 			continue;
 		}
-		if (mod->check && mod->check(&cfg->modules[i].opts) != XS_OK)
+		if (modopts_check(mod, &cfg->modules[i].opts, cfg->path) != XS_OK)
 			rc = XS_ERROR;
 		dlclose(dl);
 	}
@@ -85,7 +86,7 @@ int plugins_load(const struct cfg *cfg)
 		ctx->dl = dl;
 		snprintf(ctx->name, sizeof(ctx->name), "%s", m->name);
 		plugins.nmods++;
-		if (mod->init(ctx, &m->opts) != XS_OK) {
+		if (modopts_init(mod, &m->opts, cfg->path) != XS_OK || mod->init(ctx) != XS_OK) {
 			log_error("module %s: init failed", m->name);
 			return XS_ERROR;
 		}
@@ -103,13 +104,16 @@ void plugins_reload(const struct cfg *cfg)
 				m = &cfg->modules[j];
 		if (m == NULL)
 			continue; /* removed from the file: needs a restart */
-		if (plugins.mods[i].mod->reload == NULL) {
+		struct mod_ctx *ctx = &plugins.mods[i];
+		/* reload re-arms what it needs with its new options. */
+		if (ctx->mod->reload)
+			cancel_timers(ctx);
+		int rc = modopts_reload(ctx, ctx->mod, &m->opts, cfg->path);
+		if (rc == XS_PASS) {
 			log_info("reload: module %s has no live options", plugins.mods[i].name);
 			continue;
 		}
-		/* reload re-arms what it needs with its new options. */
-		cancel_timers(&plugins.mods[i]);
-		if (plugins.mods[i].mod->reload(&plugins.mods[i], &m->opts) != XS_OK)
+		if (rc != XS_OK)
 			log_error("reload: module %s refused its new options; it keeps the old ones",
 			          plugins.mods[i].name);
 		else
@@ -123,6 +127,7 @@ void plugins_stop(void)
 		if (plugins.mods[i].mod->stop)
 			plugins.mods[i].mod->stop(&plugins.mods[i]);
 		cancel_timers(&plugins.mods[i]);
+		modopts_free(plugins.mods[i].mod);
 	}
 	/* Every registration points into module code: forget them all before
 	 * the code is unmapped. */

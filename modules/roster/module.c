@@ -36,18 +36,13 @@ static int on_roster_get(struct hook_args *a, void *arg)
 	return XS_DONE;
 }
 
-static int roster_check(const struct cfg_node *opts)
+static int roster_init(struct mod_ctx *ctx)
 {
-	struct roster_opts o;
-	return roster_opts_parse(opts, &o);
-}
-
-static int roster_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
+	/* Everything but the options, which the router filled. */
+	struct roster_opts o = roster_state.opts;
 	memset(&roster_state, 0, sizeof(roster_state));
+	roster_state.opts = o;
 	roster_state.ctx = ctx;
-	if (roster_opts_parse(opts, &roster_state.opts) != XS_OK)
-		return XS_ERROR;
 	if (mod_db_table(ctx, "roster", 0, &roster_state.dbi) != XS_OK)
 		return XS_ERROR;
 	struct {
@@ -69,16 +64,6 @@ static int roster_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	return mod_iq_add(ctx, NULL, NS_ROSTER, roster_iq, NULL);
 }
 
-static int roster_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	(void)ctx;
-	struct roster_opts o;
-	if (roster_opts_parse(opts, &o) != XS_OK)
-		return XS_ERROR;
-	roster_state.opts = o;
-	return XS_OK;
-}
-
 static void roster_stop(struct mod_ctx *ctx)
 {
 	(void)ctx;
@@ -89,7 +74,8 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "roster",
 	.init = roster_init,
-	.check = roster_check,
-	.reload = roster_reload,
 	.stop = roster_stop,
+	.opts = roster_opts_table,
+	.conf = &roster_state.opts,
+	.conf_size = sizeof(roster_state.opts),
 };

@@ -8,7 +8,7 @@
 #ifndef XMPPD_MODULES_ROSTER_OPTIONS_H
 #define XMPPD_MODULES_ROSTER_OPTIONS_H
 
-#include "lib/cfg.h"
+#include "lib/cfgopt.h"
 
 #include <stdint.h>
 
@@ -16,9 +16,8 @@ struct roster_opts {
 	uint32_t max_items, max_groups, max_name, max_group;
 };
 
-/* Fills *out with the defaults overridden by opts (NULL or an empty scalar:
- * the defaults).  XS_OK, or XS_ERROR with every bad option logged with its
- * line and column. */
-int roster_opts_parse(const struct cfg_node *opts, struct roster_opts *out);
+/* Their table (lib/cfgopt.h): the router parses them into struct
+ * roster_opts. */
+extern const struct cfgopt roster_opts_table[];
 
 #endif

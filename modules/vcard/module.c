@@ -32,22 +32,10 @@ static void vcard_stop(struct mod_ctx *ctx)
 	(void)ctx;
 	vjud_stop();
 	vcard_iq_free();
-	vcard_opts_free(&vcard_state.opts);
 }
 
-static int vcard_check(const struct cfg_node *opts)
+static int vcard_init(struct mod_ctx *ctx)
 {
-	struct vcard_opts o;
-	if (vcard_opts_parse(opts, &o) != XS_OK)
-		return XS_ERROR;
-	vcard_opts_free(&o);
-	return XS_OK;
-}
-
-static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
-{
-	if (vcard_opts_parse(opts, &vcard_state.opts) != XS_OK)
-		return XS_ERROR;
 	vcard_iq_limit(vcard_state.opts.max_size);
 	struct db *db = mod_data_db();
 	int maxkey = db && db->env ? mdb_env_get_maxkeysize(db->env) : KEY_MAX;
@@ -64,29 +52,19 @@ static int vcard_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 	    mod_hook_add(ctx, HOOK_USER_REMOVED, NULL, 50, vcard_on_user_removed, NULL) != XS_OK ||
 	    mod_hook_add(ctx, HOOK_DISCO_INFO, NULL, 50, vcard_on_disco_info, NULL) != XS_OK)
 		return XS_ERROR;
-	const struct cfg *cfg = mod_cfg();
-	if (!vcard_state.opts.search || cfg == NULL)
+	if (!vcard_state.opts.search)
 		return XS_OK;
-	return vjud_start(ctx, cfg->hosts, cfg->nhosts);
+	const char *const *hosts;
+	size_t nhosts = mod_hosts(&hosts);
+	return vjud_start(ctx, hosts, nhosts);
 }
 
-static int vcard_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int vcard_reload(struct mod_ctx *ctx, const void *old_conf)
 {
 	(void)ctx;
-	struct vcard_opts o;
-	if (vcard_opts_parse(opts, &o) != XS_OK)
-		return XS_ERROR;
-	if (o.search != vcard_state.opts.search ||
-	    strcmp(o.search_host, vcard_state.opts.search_host) != 0 ||
-	    strcmp(o.name, vcard_state.opts.name) != 0)
-		log_warn("module vcard: search, search_host and name change only on restart");
-	if (o.max_size != vcard_state.opts.max_size)
-		vcard_iq_limit(o.max_size);
-	vcard_state.opts.max_size = o.max_size;
-	vcard_state.opts.matches = o.matches;
-	vcard_state.opts.allow_return_all = o.allow_return_all;
-	vcard_state.opts.max_scan = o.max_scan;
-	vcard_opts_free(&o);
+	const struct vcard_opts *old = old_conf;
+	if (vcard_state.opts.max_size != old->max_size)
+		vcard_iq_limit(vcard_state.opts.max_size);
 	return XS_OK;
 }
 
@@ -94,7 +72,9 @@ const struct xmppd_module xmppd_module = {
 	.abi = XMPPD_MODULE_ABI,
 	.name = "vcard",
 	.init = vcard_init,
-	.check = vcard_check,
 	.reload = vcard_reload,
 	.stop = vcard_stop,
+	.opts = vcard_opts_table,
+	.conf = &vcard_state.opts,
+	.conf_size = sizeof(vcard_state.opts),
 };

@@ -14,7 +14,7 @@
 #ifndef XMPPD_MODULES_VCARD_OPTIONS_H
 #define XMPPD_MODULES_VCARD_OPTIONS_H
 
-#include "lib/cfg.h"
+#include "lib/cfgopt.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,18 +24,16 @@
 struct vcard_opts {
 	size_t max_size;
 	bool search;
-	char *search_host;       /* owned */
-	char *name;              /* owned */
+	char *search_host;
+	char *name;
 	unsigned matches;
 	bool allow_return_all;
 	unsigned max_scan;
 };
 
-/* Fills o with the defaults overridden by opts.  XS_OK, or XS_ERROR with
- * every bad option logged (o then owns nothing). */
-int vcard_opts_parse(const struct cfg_node *opts, struct vcard_opts *o);
-
-/* Frees what o owns. */
-void vcard_opts_free(struct vcard_opts *o);
+/* Their table (lib/cfgopt.h): the router parses them into struct
+ * vcard_opts, keeps search, search_host and name on reload, and frees the
+ * strings after the module stopped. */
+extern const struct cfgopt vcard_opts_table[];
 
 #endif

@@ -126,8 +126,7 @@ static int result_form_head(struct stz_builder *b, const struct vjud *vj)
 static int search_reply(struct iq_req *req, const struct vjud *vj, const struct query *q,
                         const struct results *r)
 {
-	const struct cfg *cfg = mod_cfg();
-	size_t budget = (cfg ? cfg->max_stanza_size : 262144);
+	size_t budget = mod_max_stanza_size();
 	budget = budget > 8192 ? budget - 8192 : budget / 2;
 	struct stz_builder *b = mod_iq_result_begin(req);
 	int rc = stz_b_openz(b, "query", NS_SEARCH);

@@ -140,7 +140,7 @@ static int vjud_register(struct mod_ctx *ctx, struct vjud *vj)
 	return XS_OK;
 }
 
-int vjud_start(struct mod_ctx *ctx, char *const *hosts, size_t nhosts)
+int vjud_start(struct mod_ctx *ctx, const char *const *hosts, size_t nhosts)
 {
 	for (size_t i = 0; i < nhosts; i++)
 		if (vjud_add(hosts[i]) != XS_OK)

@@ -14,7 +14,7 @@
 
 /* Serves a directory for each of hosts[0..nhosts) under the current
  * options.  XS_OK or XS_ERROR (logged). */
-int vjud_start(struct mod_ctx *ctx, char *const *hosts, size_t nhosts);
+int vjud_start(struct mod_ctx *ctx, const char *const *hosts, size_t nhosts);
 
 /* Forgets the services (module stop). */
 void vjud_stop(void);

@@ -53,7 +53,7 @@ async def t_config_modules(env):
     base = srv.config_text(srv.port).replace('modules: ', 'modules_orig: ')
     base = re.sub(r'(?m)^modules_orig: .*\n', '', base)
     cases = [
-        ('roster: {max_items: banana}', r'module roster: option .max_items.'),
+        ('roster: {max_items: banana}', r"module 'roster': option 'max_items': expected a number"),
         ('ping: {verbose: true}', r"module 'ping': unknown option 'verbose'"),
         ('offline: {max_messages: -3}', r'offline'),
         ('nosuchmodule: {}', r'module nosuchmodule: .*nosuchmodule\.so'),

@@ -29,7 +29,7 @@ fuzz_xmlstream_SRC := test/fuzz/dom_ref.c lib/stz.c lib/buf.c lib/jid.c lib/utf8
 fuzz_stz_SRC       := lib/stz.c lib/buf.c
 fuzz_jid_SRC       := lib/jid.c lib/utf8.c
 fuzz_scram_SRC     := lib/scram.c lib/utf8.c
-fuzz_cfg_SRC       := lib/cfg.c lib/log.c lib/jid.c lib/utf8.c
+fuzz_cfg_SRC       := lib/cfg.c lib/cfg_tree.c lib/cfg_value.c lib/cfg_sections.c lib/cfg_settings.c lib/log.c lib/jid.c lib/utf8.c
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_B)/%)
 

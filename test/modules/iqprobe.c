@@ -32,6 +32,12 @@
 
 static struct mod_ctx *probe_ctx;
 
+static const char *first_host(void)
+{
+	const char *const *hosts;
+	return mod_hosts(&hosts) ? hosts[0] : "";
+}
+
 /* Timers asked for; a slot's arg outlives a reload (which frees the slots
  * without looking at timers: the router must have cancelled them, or they
  * would fire anyway and the test would see it). */
@@ -51,7 +57,7 @@ static void fire(uint64_t id, void *arg)
 	snprintf(n, sizeof(n), "%u", p->n);
 	if (stz_b_openz(b, "message", STZ_NS_CLIENT) != XS_OK ||
 	    stz_b_attrz(b, "type", "headline") != XS_OK ||
-	    stz_b_attrz(b, "from", mod_cfg()->hosts[0]) != XS_OK ||
+	    stz_b_attrz(b, "from", first_host()) != XS_OK ||
 	    stz_b_attrz(b, "to", p->to) != XS_OK || stz_b_openz(b, "timer", NS_IQPROBE) != XS_OK ||
 	    stz_b_attrz(b, "tag", p->tag) != XS_OK || stz_b_attrz(b, "n", n) != XS_OK ||
 	    stz_b_close(b) != XS_OK || stz_b_close(b) != XS_OK || mod_route(b) != XS_OK)
@@ -119,7 +125,7 @@ static int each(struct iq_req *req)
 	struct stz_builder *b = mod_builder(probe_ctx);
 	if (stz_b_openz(b, "message", STZ_NS_CLIENT) != XS_OK ||
 	    stz_b_attrz(b, "type", "headline") != XS_OK ||
-	    stz_b_attrz(b, "from", mod_cfg()->hosts[0]) != XS_OK || stz_b_attrz(b, "to", bare) != XS_OK ||
+	    stz_b_attrz(b, "from", first_host()) != XS_OK || stz_b_attrz(b, "to", bare) != XS_OK ||
 	    stz_b_openz(b, "each", NS_IQPROBE) != XS_OK || stz_b_close(b) != XS_OK ||
 	    stz_b_close(b) != XS_OK || mod_deliver_each_built(c.to, c.n, b) != XS_OK)
 		return mod_iq_error(req, "internal-server-error");
@@ -150,8 +156,8 @@ static int on_route_iq(struct iq_req *req, void *arg)
 static int route(struct iq_req *req)
 {
 	char domain[1100];
-	snprintf(domain, sizeof(domain), "route.%s", mod_cfg()->hosts[0]);
-	if (mod_domain_add(probe_ctx, domain, mod_cfg()->hosts[0], "iqprobe route", NULL, NULL) !=
+	snprintf(domain, sizeof(domain), "route.%s", first_host());
+	if (mod_domain_add(probe_ctx, domain, first_host(), "iqprobe route", NULL, NULL) !=
 	        XS_OK ||
 	    mod_iq_add(probe_ctx, domain, NS_IQPROBE, on_route_iq, NULL) != XS_OK)
 		return mod_iq_error(req, "conflict");
@@ -161,7 +167,7 @@ static int route(struct iq_req *req)
 /* Text past the builder's bound: the builder refuses it and stays refused. */
 static int too_large(struct iq_req *req)
 {
-	size_t n = mod_cfg()->max_encoded + 1;
+	size_t n = mod_max_encoded() + 1;
 	char *text = malloc(n);
 	if (text == NULL)
 		return mod_iq_error(req, "internal-server-error");
@@ -196,10 +202,8 @@ static int on_probe(struct iq_req *req, void *arg)
 	return mod_iq_error(req, "bad-request");
 }
 
-static int iqprobe_init(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int iqprobe_init(struct mod_ctx *ctx)
 {
-	if (mod_opts_none("iqprobe", opts) != XS_OK)
-		return XS_ERROR;
 	probe_ctx = ctx;
 	if (mod_hook_add(ctx, HOOK_USER_RECEIVE_PACKET, NULL, 0, on_receive, NULL) != XS_OK)
 		return XS_ERROR;
@@ -207,17 +211,13 @@ static int iqprobe_init(struct mod_ctx *ctx, const struct cfg_node *opts)
 }
 
 /* The router cancelled every timer of this module before calling this. */
-static int iqprobe_reload(struct mod_ctx *ctx, const struct cfg_node *opts)
+static int iqprobe_reload(struct mod_ctx *ctx, const void *old_conf)
 {
 	(void)ctx;
+	(void)old_conf;
 	for (size_t i = 0; i < PENDING_MAX; i++)
 		pending[i].used = false;
-	return mod_opts_none("iqprobe", opts);
-}
-
-static int iqprobe_check(const struct cfg_node *opts)
-{
-	return mod_opts_none("iqprobe", opts);
+	return XS_OK;
 }
 
 const struct xmppd_module xmppd_module = {
@@ -225,5 +225,4 @@ const struct xmppd_module xmppd_module = {
 	.name = "iqprobe",
 	.init = iqprobe_init,
 	.reload = iqprobe_reload,
-	.check = iqprobe_check,
 };
