@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,11 @@ struct tls_conn {
 };
 
 #define HELD_NONE (-1)
+
+/* Records without application data (a TLS 1.3 KeyUpdate, a warning alert)
+ * one read takes before it hands the connection back to the loop: a peer
+ * that sends nothing else cannot keep the worker to itself. */
+#define QUIET_RECORDS_MAX 64
 
 static struct {
 	gnutls_certificate_credentials_t cred;
@@ -321,40 +327,54 @@ static int tls_handshake(void *state, bool *want_write)
 	return XS_ERROR;
 }
 
-static ssize_t read_record(struct tls_conn *t, void *buf, size_t len)
+/* Whether the socket still holds something for GnuTLS: bytes, the end of
+ * the stream or an error; only EAGAIN says it is empty. */
+static bool socket_has_more(int fd)
 {
-	/* GnuTLS can answer AGAIN after taking a record that carried no
-	 * application data (a TLS 1.3 post-handshake message) while the next
-	 * record already sits in its buffer, where epoll cannot see it: ask
-	 * again until the socket itself is empty. */
-	int again = 0;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return !(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/* One record's application data.  GnuTLS answers AGAIN after taking a
+ * record that carried none (a TLS 1.3 post-handshake message, a KeyUpdate)
+ * although the next records may sit in the socket, where edge-triggered
+ * epoll will not report them again: it is asked again until its AGAIN
+ * comes with an empty socket.  *quiet counts such records against
+ * QUIET_RECORDS_MAX; past it, -1 with EINTR: more waits, ask on the next
+ * round (transport.h). */
+static ssize_t read_record(struct tls_conn *t, int fd, void *buf, size_t len, int *quiet)
+{
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->s, buf, len);
 		if (n >= 0)
 			return n;
-		if ((n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) && ++again < 4)
-			continue;
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-			errno = EAGAIN;
+			if (gnutls_record_check_pending(t->s) == 0 && !socket_has_more(fd)) {
+				errno = EAGAIN;
+				return -1;
+			}
+		} else if (n == GNUTLS_E_PREMATURE_TERMINATION) {
+			return 0;
+		} else if (n != GNUTLS_E_REHANDSHAKE && gnutls_error_is_fatal((int)n)) {
+			log_debug("TLS read: %s", gnutls_strerror((int)n));
+			errno = EPROTO;
+			return -1;
+		} /* else: renegotiation is not offered; warnings are ignored */
+		if (++*quiet >= QUIET_RECORDS_MAX) {
+			errno = EINTR;
 			return -1;
 		}
-		if (n == GNUTLS_E_REHANDSHAKE || !gnutls_error_is_fatal((int)n))
-			continue; /* renegotiation is not offered; warnings are ignored */
-		if (n == GNUTLS_E_PREMATURE_TERMINATION)
-			return 0;
-		log_debug("TLS read: %s", gnutls_strerror((int)n));
-		errno = EPROTO;
-		return -1;
 	}
 }
 
 /* Reads records until the buffer is full or the socket is empty, so a
  * short read means what it means for plain TCP.  What stops it after some
- * bytes (the end of the stream, an error) is held for the next call, and
- * counted by tls_pending meanwhile. */
+ * bytes (the end of the stream, an error, EINTR when QUIET_RECORDS_MAX ran
+ * out) is held for the next call, and counted by tls_pending meanwhile, so
+ * the worker asks again. */
 static ssize_t tls_read(void *state, int fd, void *buf, size_t len)
 {
-	(void)fd;
 	struct tls_conn *t = state;
 	if (t->held_end != HELD_NONE) {
 		int end = t->held_end;
@@ -365,8 +385,9 @@ static ssize_t tls_read(void *state, int fd, void *buf, size_t len)
 		return -1;
 	}
 	size_t got = 0;
+	int quiet = 0;
 	while (got < len) {
-		ssize_t n = read_record(t, (char *)buf + got, len - got);
+		ssize_t n = read_record(t, fd, (char *)buf + got, len - got, &quiet);
 		if (n > 0) {
 			got += (size_t)n;
 			continue;
