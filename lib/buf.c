@@ -66,6 +66,12 @@ void buf_consume(struct buf *b, size_t n)
 	}
 }
 
+void buf_rollback(struct buf *b, size_t mark)
+{
+	if (mark < buf_pending(b))
+		b->len = b->off + mark;
+}
+
 void buf_free(struct buf *b)
 {
 	free(b->data);

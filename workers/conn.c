@@ -140,7 +140,7 @@ int conn_deliver(struct conn *c, struct conn_delivery *d)
 		log_trace("%016" PRIx64 " write %s type=%s to %s (connection %016" PRIx64 ")",
 		          s->h->trace ? s->h->trace : c->id, stz_str(s, s->nodes[0].name),
 		          s->h->type ? stz_type_name(s->h->type) : "-", c->jid ? c->jid : c->peer, c->id);
-	size_t before = c->out.len;
+	size_t before = buf_mark(&c->out);
 	const char *ns = c->proto->stream_ns;
 	int rc;
 	if (!d->shared && !d->stamp_to) {
@@ -159,8 +159,8 @@ int conn_deliver(struct conn *c, struct conn_delivery *d)
 		return XS_ERROR;
 	}
 	/* One stanza alone may be larger (it was within max_stanza_size). */
-	if (buf_pending(&c->out) > OUT_MAX && before > c->out.off) {
-		c->out.len = before;
+	if (buf_pending(&c->out) > OUT_MAX && before > 0) {
+		buf_rollback(&c->out, before);
 		output_overflow(c);
 		return XS_ERROR;
 	}
