@@ -34,6 +34,7 @@ struct conn {
 	bool routed;             /* the router knows it: it hears when it closes */
 	bool established;        /* a session: no authentication deadline, keepalives */
 	bool trace;              /* its user is traced (xmppctl trace): log every stage */
+	bool shaped;             /* on the loop's list of connections waiting for shaper tokens */
 	uint32_t linger_until;   /* worker clock (s) */
 	uint32_t born;           /* worker clock (s) when it arrived */
 	uint32_t last_io;        /* worker clock (s) of the last byte either way */

@@ -59,17 +59,18 @@ static uint64_t clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
+static int push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 64;
 		uint64_t *na = realloc(*arr, nc * sizeof(*na));
 		if (na == NULL)
-			return;
+			return XS_ERROR;
 		*arr = na;
 		*cap = nc;
 	}
 	(*arr)[(*n)++] = id;
+	return XS_OK;
 }
 
 /* ------------------------------------------------------------ connection slots */
@@ -401,7 +402,10 @@ static void read_ready(void)
 			if (c->tokens > cap)
 				c->tokens = cap;
 			if (c->tokens <= 0) {
-				push_id(&loop.shaped, &loop.nshaped, &loop.shaped_cap, c->id);
+				/* Listed once, however many times epoll reports input meanwhile. */
+				if (!c->shaped &&
+				    push_id(&loop.shaped, &loop.nshaped, &loop.shaped_cap, c->id) == XS_OK)
+					c->shaped = true;
 				continue;
 			}
 			if ((size_t)c->tokens < want)
@@ -466,10 +470,14 @@ static void sweep(void)
 	uint64_t *ids = loop.shaped;
 	loop.shaped = NULL;
 	loop.nshaped = loop.shaped_cap = 0;
+	if (n > 0)
+		log_debug("shaper: %zu connection(s) waited for tokens", n);
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = slot_lookup(ids[i]);
-		if (c)
+		if (c) {
+			c->shaped = false;
 			conn_want_read(c);
+		}
 	}
 	free(ids);
 }

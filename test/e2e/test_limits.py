@@ -3,6 +3,7 @@ error (or the refusal), then check that a fresh client still logs in and
 chats."""
 
 import asyncio
+import re
 import socket
 import time
 
@@ -168,6 +169,34 @@ async def t_shaper(_env):
         check(other < 2, 'another client waited %.1fs behind the shaped one' % other)
         check([m['body'].split()[0] for m in b.messages] == [str(i) for i in range(10)],
               'shaped messages out of order or lost')
+
+
+@e2e_test('limits_shaper_lists_a_connection_once', timeout=60)
+async def t_shaper_once(_env):
+    """A client out of shaper tokens that keeps sending, in many small segments (each an
+    epoll edge), waits on the worker's shaper list once: the worker's once-a-second debug
+    line counts one connection, not one per segment, and its input still all arrives."""
+    async with own_server('limits_shaper_once',
+                          limits='shaper_bytes_per_second: 1000, '
+                                 'max_connections_per_ip: 0, connection_rate_per_ip: 0',
+                          extra_config='max_stanza_size: 4096\n') as env:
+        await env.register('drip')
+        await env.register('sink')
+        sink = await env.login('sink@localhost/s')
+        drip = await raw_login(env, 'drip', 'pw-drip', 'd')
+        start = len(env.srv.log())
+        env.step('a 4 kB burst empties the bucket, then 40-byte segments at 4 kB/s')
+        await drip.send(' ' * 4096)
+        for _ in range(200):
+            await drip.send(' ' * 40)
+            await asyncio.sleep(0.01)
+        await drip.send("<message to='sink@localhost' type='chat'><body>end</body></message>")
+        await sink.wait_messages(1, 30, 'the message behind the shaped whitespace')
+        counts = [int(n) for n in re.findall(r'shaper: (\d+) connection\(s\) waited',
+                                             env.srv.log()[start:])]
+        check(counts, 'no shaper line in the log: %s' % env.srv.log_tail(3))
+        check(max(counts) == 1, 'one shaped connection was listed %d times (per second: %r)'
+              % (max(counts), counts))
 
 
 @e2e_test('limits_slow_clients_do_not_delay_logins', timeout=90)
