@@ -71,6 +71,26 @@ void conn_init(int epfd)
 	cs.epfd = epfd;
 }
 
+static int reserve(struct ptr_list *l, size_t n)
+{
+	if (l->cap >= n)
+		return XS_OK;
+	void **nv = realloc(l->v, n * sizeof(*nv));
+	if (nv == NULL)
+		return XS_ERROR;
+	l->v = nv;
+	l->cap = n;
+	return XS_OK;
+}
+
+int conn_reserve_closed(size_t n)
+{
+	/* Both lists: conn_take_closed swaps them. */
+	if (reserve(&cs.closed, n) != XS_OK || reserve(&cs.closed_out, n) != XS_OK)
+		return XS_ERROR;
+	return XS_OK;
+}
+
 static void mark_dirty(struct conn *c)
 {
 	if (!c->dirty && push(&cs.dirty, c) == XS_OK)
@@ -312,8 +332,10 @@ void conn_close(struct conn *c)
 		tell_router(c);
 	if (c->jid)
 		worker_stat_sub(&worker.stats->sessions, 1);
-	if (push(&cs.closed, c) != XS_OK)
-		log_error("%s: no memory to release its slot", c->peer);
+	/* No allocation here: a connection missing from this list would keep
+	 * its slot after being freed.  conn_reserve_closed made room for every
+	 * slot, and only connections holding one are on it. */
+	cs.closed.v[cs.closed.n++] = c;
 	worker_stat_sub(&worker.stats->connections, 1);
 	worker_report_peer(MSG_SOCK_CLOSED, &c->ip);
 	/* What the socket did not take yet (a peer that reads slowly) gets

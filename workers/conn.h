@@ -103,8 +103,13 @@ uint64_t *conn_take_readable(size_t *n);
 size_t conn_readable_count(void);
 /* Flushes every connection with queued output. */
 void conn_flush_dirty(void);
+/* Room for n closed connections at once, so that conn_close never needs
+ * memory to hand a connection's slot back: the worker calls it with its
+ * slot table's new size before the table grows, and on XS_ERROR
+ * (allocation) does not grow it. */
+int conn_reserve_closed(size_t n);
 /* Connections closed since the last call (their slots are free to reuse);
- * valid until the next call. */
+ * valid until the next call or conn_reserve_closed. */
 struct conn **conn_take_closed(size_t *n);
 /* Frees the connections whose sockets were closed (after the slots of
  * closed connections were released). */

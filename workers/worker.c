@@ -96,6 +96,9 @@ static int slot_take(struct conn *c)
 			uint32_t nc = loop.cap ? loop.cap * 2 : 1024;
 			if (nc > (1u << 24))
 				return XS_ERROR;
+			/* Closing a connection must not need memory (conn.h). */
+			if (conn_reserve_closed(nc) != XS_OK)
+				return XS_ERROR;
 			struct conn **ns = realloc(loop.slots, nc * sizeof(*ns));
 			if (ns == NULL)
 				return XS_ERROR;
