@@ -66,13 +66,22 @@ static int env_open(struct db *db, const char *dir, unsigned flags, size_t map, 
 	return XS_OK;
 }
 
+/* Opens the n tables; a reader may miss those from nreq on (an env made by
+ * an older writer): *missing[i - nreq] says so. */
 static int open_tables(struct db *db, const char *const *names, const unsigned *flags,
-                       MDB_dbi *const *out, size_t n, bool writer)
+                       MDB_dbi *const *out, size_t n, size_t nreq, bool *const *missing,
+                       bool writer)
 {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(db->env, NULL, writer ? 0 : MDB_RDONLY, &txn);
-	for (size_t i = 0; rc == 0 && i < n; i++)
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = mdb_dbi_open(txn, names[i], flags[i] | (writer ? MDB_CREATE : 0), out[i]);
+		if (i >= nreq) {
+			*missing[i - nreq] = rc == MDB_NOTFOUND;
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+	}
 	if (rc == 0)
 		rc = mdb_txn_commit(txn);
 	else
@@ -93,7 +102,7 @@ int db_open_data(struct db *db, const char *data_dir, bool writer)
 	static const char *const names[] = { "users", "meta" };
 	static const unsigned flags[] = { 0, 0 };
 	MDB_dbi *const out[] = { &db->users, &db->meta };
-	return open_tables(db, names, flags, out, 2, writer);
+	return open_tables(db, names, flags, out, 2, 2, NULL, writer);
 }
 
 int db_open_sessions(struct db *db, const char *run_dir, bool writer)
@@ -106,7 +115,10 @@ int db_open_sessions(struct db *db, const char *run_dir, bool writer)
 	static const char *const names[] = { "sess", "res", "pres", "routes" };
 	static const unsigned flags[] = { 0, MDB_DUPSORT, 0, 0 };
 	MDB_dbi *const out[] = { &db->sess, &db->res, &db->pres, &db->routes };
-	return open_tables(db, names, flags, out, 4, writer);
+	/* "routes" came later than the others: a tool newer than the router
+	 * that made the env reads the rest. */
+	bool *const missing[] = { &db->no_routes };
+	return open_tables(db, names, flags, out, 4, 3, missing, writer);
 }
 
 void db_close(struct db *db)
@@ -264,6 +276,8 @@ int db_route_put(struct db *db, MDB_txn *txn, const char *domain, size_t len,
                  const struct route_rec *r, const char *module)
 {
 	size_t ml = module ? strlen(module) : 0;
+	if (db->no_routes)
+		return XS_ERROR;
 	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX || ml > DB_ROUTE_MODULE_MAX) {
 		log_error("route %.*s: domain or module name too long", (int)(len > 64 ? 64 : len),
 		          domain);
@@ -300,7 +314,7 @@ static int route_read(const MDB_val *v, struct route_rec *r, char *module, size_
 int db_route_get(struct db *db, MDB_txn *txn, const char *domain, size_t len,
                  struct route_rec *r, char *module, size_t cap)
 {
-	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX)
+	if (db->no_routes || len == 0 || len > DB_ROUTE_DOMAIN_MAX)
 		return XS_PASS;
 	MDB_val k = { len, (void *)domain }, v;
 	int rc = mdb_get(txn, db->routes, &k, &v);
@@ -315,7 +329,7 @@ int db_route_get(struct db *db, MDB_txn *txn, const char *domain, size_t len,
 
 int db_route_del(struct db *db, MDB_txn *txn, const char *domain, size_t len)
 {
-	if (len == 0 || len > DB_ROUTE_DOMAIN_MAX)
+	if (db->no_routes || len == 0 || len > DB_ROUTE_DOMAIN_MAX)
 		return XS_PASS;
 	MDB_val k = { len, (void *)domain };
 	int rc = mdb_del(txn, db->routes, &k, NULL);
@@ -330,6 +344,8 @@ int db_route_del(struct db *db, MDB_txn *txn, const char *domain, size_t len)
 
 int db_route_foreach(struct db *db, MDB_txn *txn, db_route_visit_fn *fn, void *arg)
 {
+	if (db->no_routes)
+		return XS_PASS;
 	MDB_cursor *cur;
 	int rc = mdb_cursor_open(txn, db->routes, &cur);
 	if (rc != 0) {

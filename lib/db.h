@@ -80,6 +80,8 @@ struct db {
 	MDB_env *env;
 	MDB_dbi users, meta;   /* data env */
 	MDB_dbi sess, res, pres, routes; /* sessions env */
+	bool no_routes;        /* a reader of a sessions env made before "routes" was
+	                        * (an older router): the route functions find nothing */
 };
 
 /* ---- the domain table ("routes" of the sessions env).
@@ -109,7 +111,9 @@ int db_route_put(struct db *db, MDB_txn *txn, const char *domain, size_t len,
  * (cap bytes, may be NULL).  XS_OK, XS_PASS (none), XS_ERROR. */
 int db_route_get(struct db *db, MDB_txn *txn, const char *domain, size_t len,
                  struct route_rec *r, char *module, size_t cap);
-/* Removes domain's route.  XS_OK, XS_PASS (none), XS_ERROR. */
+/* Removes domain's route.  XS_OK, XS_PASS (none), XS_ERROR.  Without the
+ * table (db->no_routes): get and del give XS_PASS, put XS_ERROR, foreach
+ * XS_PASS without a visit. */
 int db_route_del(struct db *db, MDB_txn *txn, const char *domain, size_t len);
 /* Visits every route in domain order; fn returns false to stop.  fn must not
  * write the table (collect what to change, change it after). */
@@ -121,7 +125,8 @@ int db_route_foreach(struct db *db, MDB_txn *txn, db_route_visit_fn *fn, void *a
 const char *db_route_kind_name(const struct route_rec *r);
 
 /* Opens (creating the directory and tables when `writer`) the data env.
- * XS_OK or XS_ERROR (logged). */
+ * XS_OK or XS_ERROR (logged).  A reader of the sessions env opens one that
+ * lacks "routes" too (db->no_routes). */
 int db_open_data(struct db *db, const char *data_dir, bool writer);
 int db_open_sessions(struct db *db, const char *run_dir, bool writer);
 void db_close(struct db *db);

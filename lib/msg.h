@@ -20,7 +20,13 @@ enum msg_type {
 	MSG_UP_PREAUTH = 4,   /* struct msg_preauth, then a stz encoding: an IQ from a
 	                       * connection that has not authenticated (no 'from') */
 	MSG_UP_ROUTE_ADD = 5, /* struct msg_route: stanzas for a domain go to this
-	                       * connection (a component, an outbound s2s stream) */
+	                       * connection (a component, an outbound s2s stream).
+	                       * The router drops a connection's routes when its
+	                       * MSG_UP_CLOSED comes, and a worker sends that only
+	                       * for a connection marked routed (workers/conn.c
+	                       * c->routed): a protocol that adds routes must mark
+	                       * its connection routed, or its routes outlive it
+	                       * (until its worker dies) */
 	MSG_UP_ROUTE_DEL = 6, /* struct msg_route: that connection no longer takes them */
 	/* down ring */
 	MSG_DOWN_DELIVER = 16, /* struct msg_deliver, then the stz encoding */
@@ -108,7 +114,8 @@ struct msg_preauth {
 _Static_assert(sizeof(struct msg_preauth) % 8 == 0, "the encoding after it stays aligned");
 
 /* MSG_UP_CLOSED is also sent for a connection that added routes (it never
- * bound: jid_len 0): its routes go with it. */
+ * bound: jid_len 0) when it is marked routed (see MSG_UP_ROUTE_ADD): its
+ * routes go with it. */
 struct msg_closed {
 	uint64_t conn;
 	uint32_t jid_len;

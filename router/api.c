@@ -250,6 +250,8 @@ int mod_domain_add(struct mod_ctx *ctx, const char *domain, const char *parent_h
 		return XS_ERROR;
 	if (registry_domain_add(ctx, domain, parent_host, name, fn, arg) != XS_OK) {
 		log_error("module %s: domain %s: out of memory", ctx->name, domain);
+		/* No handler serves it: no route may say one does. */
+		routes_del_service(domain, ctx->name);
 		return XS_ERROR;
 	}
 	return XS_OK;

@@ -1,7 +1,7 @@
 /* down.c — the down-ring writer (router/down.h). */
 #include "router/down.h"
 #include "router/data.h"
-#include "router/sessions.h"
+#include "router/routes.h"
 #include "router/state.h"
 #include "lib/log.h"
 #include "lib/xs.h"
@@ -193,7 +193,7 @@ static void drop_held(void)
 
 void down_end_batch(void)
 {
-	sess_commit();
+	routes_commit();
 	if (data_commit() != XS_OK)
 		drop_held();
 }

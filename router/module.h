@@ -285,9 +285,12 @@ void mod_domains(const char *host, mod_domain_visit *fn, void *arg);
  * (0: once).  A periodic timer is re-armed before its callback runs (it may
  * cancel itself there); one that is late fires once, not in a burst.
  * Thousands of timers are cheap (a heap: O(log n) to add, cancel, fire).
- * Every timer of a module is cancelled when it stops, and before its reload
- * function runs (which re-arms what it needs with its new options; a module
- * without reload keeps its timers).  mod_timer_add returns the timer's id
+ * Every timer of a module is cancelled when it stops.  A reload function
+ * re-arms what it needs with its new options: the timers armed before it
+ * was called are cancelled once it returned XS_OK, those it armed itself
+ * stay; when it refuses (XS_ERROR: the module keeps its old options) no
+ * timer is cancelled, so it must cancel any it armed before refusing.  A
+ * module without reload keeps its timers.  mod_timer_add returns the timer's id
  * (never 0), or 0 when it could not be set (logged).  mod_timer_cancel:
  * XS_OK, or XS_PASS when that id is not one of the module's pending timers
  * (fired, cancelled). */

@@ -19,11 +19,12 @@ static struct {
 	size_t nmods;
 } plugins;
 
-/* A module's timers go when it stops or reloads. */
-static void cancel_timers(struct mod_ctx *ctx)
+/* A module's timers go when it stops, and those armed before mark when its
+ * reload succeeds (router/module.h). */
+static void cancel_timers(struct mod_ctx *ctx, uint64_t mark)
 {
 	struct timerq *q = router_timers();
-	size_t n = q ? timerq_cancel_owner(q, ctx) : 0;
+	size_t n = q ? timerq_cancel_owner_before(q, ctx, mark) : 0;
 	if (n)
 		log_info("module %s: %zu timer(s) cancelled", ctx->name, n);
 }
@@ -105,10 +106,12 @@ void plugins_reload(const struct cfg *cfg)
 		if (m == NULL)
 			continue; /* removed from the file: needs a restart */
 		struct mod_ctx *ctx = &plugins.mods[i];
-		/* reload re-arms what it needs with its new options. */
-		if (ctx->mod->reload)
-			cancel_timers(ctx);
+		/* reload re-arms what it needs with its new options; a refused
+		 * reload keeps the old options and the timers made for them. */
+		uint64_t mark = router_timers() ? timerq_mark(router_timers()) : 0;
 		int rc = modopts_reload(ctx, ctx->mod, &m->opts, cfg->path);
+		if (rc == XS_OK && ctx->mod->reload)
+			cancel_timers(ctx, mark);
 		if (rc == XS_PASS) {
 			log_info("reload: module %s has no live options", plugins.mods[i].name);
 			continue;
@@ -126,7 +129,7 @@ void plugins_stop(void)
 	for (size_t i = plugins.nmods; i-- > 0;) {
 		if (plugins.mods[i].mod->stop)
 			plugins.mods[i].mod->stop(&plugins.mods[i]);
-		cancel_timers(&plugins.mods[i]);
+		cancel_timers(&plugins.mods[i], UINT64_MAX);
 		modopts_free(plugins.mods[i].mod);
 	}
 	/* Every registration points into module code: forget them all before

@@ -105,7 +105,7 @@ static void worker_died(unsigned w, unsigned gen)
 	down_drop(w);
 	up_worker_died(w, gen);
 	data_reader_check();
-	sess_commit();
+	routes_commit();
 }
 
 /* The config's `trace:` list joins what xmppctl trace turned on (both live
@@ -276,13 +276,14 @@ static int setup(const struct router_args *a)
 		return XS_ERROR;
 	if (sess_open(a->cfg) != XS_OK || data_open(a->cfg) != XS_OK)
 		return XS_ERROR;
-	if (routes_open(a->cfg) != XS_OK)
+	if (routes_open(a->cfg, a->seg) != XS_OK)
 		return XS_ERROR;
 	apply_trace_config(a->cfg);
 	if (plugins_load(a->cfg) != XS_OK)
 		return XS_ERROR;
+	up_sessions_stale(a->seg);
 	/* Hosts and services are in the table for every reader from now on. */
-	return sess_commit();
+	return routes_commit();
 }
 
 static void teardown(void)

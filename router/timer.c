@@ -18,6 +18,7 @@ struct slot {
 	const void *owner;
 	timer_fn *fn;
 	void *arg;
+	uint64_t seq;            /* order of adding: timerq_mark */
 	uint32_t reuse;
 	uint32_t pos;            /* in the heap; NO_POS: free */
 	uint32_t next_free;
@@ -29,6 +30,7 @@ struct timerq {
 	uint32_t free_head;      /* NO_POS: none */
 	uint32_t *heap;          /* slot numbers; heap[0] is due first */
 	uint32_t n;
+	uint64_t seq;            /* the next timer's seq */
 };
 
 struct timerq *timerq_new(void)
@@ -154,6 +156,7 @@ uint64_t timerq_add(struct timerq *q, uint64_t due, uint64_t period, const void 
 	t->owner = owner;
 	t->fn = fn;
 	t->arg = arg;
+	t->seq = q->seq++;
 	q->heap[q->n++] = s;
 	sift_up(q, q->n - 1);
 	return id_of(q, s);
@@ -181,11 +184,21 @@ int timerq_cancel(struct timerq *q, uint64_t id, const void *owner)
 	return XS_OK;
 }
 
+uint64_t timerq_mark(const struct timerq *q)
+{
+	return q->seq;
+}
+
 size_t timerq_cancel_owner(struct timerq *q, const void *owner)
+{
+	return timerq_cancel_owner_before(q, owner, UINT64_MAX);
+}
+
+size_t timerq_cancel_owner_before(struct timerq *q, const void *owner, uint64_t mark)
 {
 	size_t n = 0;
 	for (uint32_t s = 0; s < q->nslots; s++) {
-		if (q->slots[s].pos == NO_POS || q->slots[s].owner != owner)
+		if (q->slots[s].pos == NO_POS || q->slots[s].owner != owner || q->slots[s].seq >= mark)
 			continue;
 		heap_remove(q, q->slots[s].pos);
 		slot_release(q, s);

@@ -32,6 +32,12 @@ uint64_t timerq_add(struct timerq *q, uint64_t due, uint64_t period, const void 
 int timerq_cancel(struct timerq *q, uint64_t id, const void *owner);
 /* Cancels every timer of owner; returns how many. */
 size_t timerq_cancel_owner(struct timerq *q, const void *owner);
+/* A mark in the order timers are added: timers added after this call are
+ * not "before" it (a periodic timer keeps the place it was added at). */
+uint64_t timerq_mark(const struct timerq *q);
+/* Cancels the timers of owner added before mark (timerq_mark), leaving
+ * those added since; returns how many. */
+size_t timerq_cancel_owner_before(struct timerq *q, const void *owner, uint64_t mark);
 /* When the earliest timer is due; UINT64_MAX when none is pending. */
 uint64_t timerq_next(const struct timerq *q);
 /* Fires the timers due at `now`, earliest first, at most max of them (the

@@ -131,12 +131,14 @@ struct gone {
 	uint64_t *conns;
 	size_t n, cap;
 	unsigned worker, gen;
+	struct shm_segment *seg; /* set: any generation that does not run now */
 };
 
 static bool collect_dead(const char *full, const struct sess_rec *r, void *arg)
 {
 	struct gone *g = arg;
-	if (conn_id_worker(r->conn) != g->worker || conn_id_gen(r->conn) != (g->gen & 0xffff))
+	unsigned w = conn_id_worker(r->conn), gen = conn_id_gen(r->conn);
+	if (g->seg ? shm_worker_current(g->seg, w, gen) : w != g->worker || gen != (g->gen & 0xffff))
 		return true;
 	if (g->n == g->cap) {
 		size_t nc = g->cap ? g->cap * 2 : 64;
@@ -155,12 +157,29 @@ static bool collect_dead(const char *full, const struct sess_rec *r, void *arg)
 	return true;
 }
 
+/* Ends the sessions g names. */
+static void end_sessions(struct gone *g)
+{
+	sess_foreach_all(collect_dead, g);
+	for (size_t i = 0; i < g->n; i++)
+		route_session_gone(g->jids[i], g->conns[i]);
+}
+
+size_t up_sessions_stale(struct shm_segment *seg)
+{
+	struct gone g = { .seg = seg };
+	end_sessions(&g);
+	if (g.n)
+		log_info("%zu session(s) of workers gone while no router ran removed", g.n);
+	free(g.jids);
+	free(g.conns);
+	return g.n;
+}
+
 void up_worker_died(unsigned w, unsigned gen)
 {
 	struct gone g = { .worker = w, .gen = gen };
-	sess_foreach_all(collect_dead, &g);
-	for (size_t i = 0; i < g.n; i++)
-		route_session_gone(g.jids[i], g.conns[i]);
+	end_sessions(&g);
 	size_t nroutes = routes_drop_worker(w, gen);
 	log_info("worker %u (generation %u) died: %zu session(s), %zu route(s) removed", w, gen, g.n,
 	         nroutes);

@@ -162,7 +162,10 @@ static void print_routes(struct db *db, MDB_txn *txn)
 {
 	printf("routes\n  %-40s %-10s  %s\n", "domain", "kind", "to");
 	unsigned n = 0;
-	db_route_foreach(db, txn, print_route, &n);
+	if (db_route_foreach(db, txn, print_route, &n) == XS_PASS) {
+		printf("  (no route table: the router is older than this tool)\n");
+		return;
+	}
 	printf("  %u route(s)\n", n);
 }
 

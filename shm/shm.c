@@ -314,6 +314,16 @@ struct shm_worker_slot *shm_slot(struct shm_segment *seg, unsigned worker)
 	return (struct shm_worker_slot *)((char *)seg->base + seg->hdr->slots_off) + worker;
 }
 
+bool shm_worker_current(struct shm_segment *seg, unsigned worker, unsigned gen)
+{
+	struct shm_worker_slot *s = seg ? shm_slot(seg, worker) : NULL;
+	if (s == NULL)
+		return false;
+	uint32_t g = atomic_load_explicit(&s->stats.generation, memory_order_relaxed);
+	return atomic_load_explicit(&s->stats.pid, memory_order_relaxed) != 0 &&
+	       (g & 0xffffu) == (gen & 0xffffu);
+}
+
 struct ring *shm_up_ring(struct shm_segment *seg, unsigned worker)
 {
 	struct shm_worker_slot *s = shm_slot(seg, worker);

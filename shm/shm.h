@@ -93,6 +93,11 @@ void shm_detach(struct shm_segment *seg);
 int shm_remove(const char *name);
 
 struct shm_worker_slot *shm_slot(struct shm_segment *seg, unsigned worker);
+/* Whether worker runs now (a pid) as generation gen: its connections are
+ * those whose ids carry gen (lib/msg.h conn_id_gen: its low 16 bits).  False
+ * for a worker out of range, one not running (dead, not yet restarted), one
+ * restarted since (a later generation); any process may ask. */
+bool shm_worker_current(struct shm_segment *seg, unsigned worker, unsigned gen);
 
 /* Tracing: adds or removes a bare JID (router only).  XS_OK, XS_PASS (already
  * so), XS_ERROR (table full or JID too long). */

@@ -1,6 +1,7 @@
 """Services of the router to modules (router/module.h), through the test module
 test/modules/iqprobe.c: timers (one-shot after N ms, periodic k times then cancelled by
-the module, cancelled by a reload and never firing) and mod_deliver_each (one stanza to
+the module, cancelled by a reload and never firing, kept by a reload the module refuses,
+armed by the reload itself and kept) and mod_deliver_each (one stanza to
 every session of an account; the receive hook runs per recipient and drops one)."""
 
 import os
@@ -83,6 +84,38 @@ async def t_timer_reload(_env):
         await ask(rs, 'after', "do='timer' ms='100' tag='after'")
         check(await rs.wait(lambda s: timer_messages(s, 'after'), 5),
               'a timer set after the reload never fired')
+    drop_dir(mdir)
+
+
+@e2e_test('module_timer_kept_by_refused_reload', timeout=60)
+async def t_timer_refused_reload(_env):
+    mdir, server = probe_server('module_timer_kept_by_refused_reload')
+    async with server as env:
+        await env.register('alice')
+        rs = await raw_login(env, 'alice', 'pw-alice', 'r')
+        # A reload the module refuses keeps its old options and so its timers.
+        await ask(rs, 'kept', "do='timer' ms='1500' tag='kept'")
+        await ask(rs, 'refuse', "do='refuse-reload'")
+        rc, out, err = await env.srv.ctl('reload')
+        check(rc == 0, 'xmppctl reload: %s %s' % (out, err))
+        check(await env.srv.wait_log(r'module iqprobe refused its new options', 5),
+              'the module did not refuse the reload: %s' % env.srv.log_tail(5))
+        check(await rs.wait(lambda s: timer_messages(s, 'kept'), 5),
+              'a timer of a module whose reload was refused never fired')
+        # A reload that succeeds cancels the timers armed before it, and keeps
+        # the one it armed itself.
+        await ask(rs, 'gone', "do='timer' ms='1500' tag='gone'")
+        await ask(rs, 'onreload', "do='timer-on-reload' ms='300' tag='reload'")
+        rc, out, err = await env.srv.ctl('reload')
+        check(rc == 0, 'xmppctl reload: %s %s' % (out, err))
+        check(await env.srv.wait_log(r'module iqprobe: 1 timer\(s\) cancelled', 5),
+              'the router did not cancel the one older timer: %s' % env.srv.log_tail(5))
+        check(await rs.wait(lambda s: timer_messages(s, 'reload'), 5),
+              'the timer the reload armed itself never fired')
+        await rs.wait(lambda s: False, 1.8)
+        check(timer_messages(rs, 'gone') == [], 'a timer cancelled by the reload fired')
+        check(timer_messages(rs, 'reload') == [1], 'reload timer: %r'
+              % timer_messages(rs, 'reload'))
     drop_dir(mdir)
 
 

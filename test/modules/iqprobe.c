@@ -14,6 +14,9 @@
  *   timer ms=N [count=K] [tag=T]   after N ms (then every N ms, K times in
  *                   all) a headline <message><timer xmlns=NS tag=T n=I/>
  *                   </message> to the requester; a reload cancels them
+ *   refuse-reload   the next reload returns XS_ERROR (the timers stay)
+ *   timer-on-reload ms=N [tag=T]  the next reload arms that one-shot timer
+ *                   itself (it stays: only older timers are cancelled)
  *   each            <message><each xmlns=NS/></message> to every session of
  *                   the requester's account through mod_deliver_each: the
  *                   receive hook of this module drops it for a resource
@@ -69,26 +72,62 @@ static void fire(uint64_t id, void *arg)
 	}
 }
 
-static int timer(struct iq_req *req)
+/* Arms a timer for `to`: XS_OK, XS_PASS (no free slot, a bad address),
+ * XS_ERROR (the router refused it). */
+static int arm(const char *to, const char *tag, uint32_t delay, unsigned k)
 {
-	const char *ms = stz_attr(req->stz, req->payload, "ms");
-	const char *count = stz_attr(req->stz, req->payload, "count");
-	const char *tag = stz_attr(req->stz, req->payload, "tag");
 	struct pending *p = NULL;
 	for (size_t i = 0; i < PENDING_MAX && p == NULL; i++)
 		if (!pending[i].used)
 			p = &pending[i];
-	if (ms == NULL || p == NULL || strlen(stz_from(req->stz)) >= sizeof(p->to))
-		return mod_iq_error(req, "bad-request");
-	unsigned k = count ? (unsigned)strtoul(count, NULL, 10) : 1;
-	uint32_t delay = (uint32_t)strtoul(ms, NULL, 10);
+	if (p == NULL || strlen(to) >= sizeof(p->to))
+		return XS_PASS;
 	*p = (struct pending){ .used = true, .count = k };
-	snprintf(p->to, sizeof(p->to), "%s", stz_from(req->stz));
+	snprintf(p->to, sizeof(p->to), "%s", to);
 	snprintf(p->tag, sizeof(p->tag), "%s", tag ? tag : "");
 	if (mod_timer_add(probe_ctx, delay, k > 1 ? delay : 0, fire, p) == 0) {
 		p->used = false;
-		return mod_iq_error(req, "internal-server-error");
+		return XS_ERROR;
 	}
+	return XS_OK;
+}
+
+static int timer(struct iq_req *req)
+{
+	const char *ms = stz_attr(req->stz, req->payload, "ms");
+	const char *count = stz_attr(req->stz, req->payload, "count");
+	if (ms == NULL)
+		return mod_iq_error(req, "bad-request");
+	unsigned k = count ? (unsigned)strtoul(count, NULL, 10) : 1;
+	int rc = arm(stz_from(req->stz), stz_attr(req->stz, req->payload, "tag"),
+	             (uint32_t)strtoul(ms, NULL, 10), k);
+	if (rc != XS_OK)
+		return mod_iq_error(req, rc == XS_PASS ? "bad-request" : "internal-server-error");
+	return mod_iq_result_empty(req);
+}
+
+/* What the next reload does. */
+static struct {
+	bool refuse;
+	uint32_t ms;             /* > 0: arm a timer */
+	char to[3072];
+	char tag[64];
+} next_reload;
+
+static int on_reload_ask(struct iq_req *req, bool refuse)
+{
+	if (refuse) {
+		next_reload.refuse = true;
+		return mod_iq_result_empty(req);
+	}
+	const char *ms = stz_attr(req->stz, req->payload, "ms");
+	const char *tag = stz_attr(req->stz, req->payload, "tag");
+	if (ms == NULL || strtoul(ms, NULL, 10) == 0 ||
+	    strlen(stz_from(req->stz)) >= sizeof(next_reload.to))
+		return mod_iq_error(req, "bad-request");
+	next_reload.ms = (uint32_t)strtoul(ms, NULL, 10);
+	snprintf(next_reload.to, sizeof(next_reload.to), "%s", stz_from(req->stz));
+	snprintf(next_reload.tag, sizeof(next_reload.tag), "%s", tag ? tag : "");
 	return mod_iq_result_empty(req);
 }
 
@@ -195,6 +234,8 @@ static int on_probe(struct iq_req *req, void *arg)
 		return XS_PASS;
 	if (strcmp(what, "timer") == 0)
 		return timer(req);
+	if (strcmp(what, "refuse-reload") == 0 || strcmp(what, "timer-on-reload") == 0)
+		return on_reload_ask(req, what[0] == 'r');
 	if (strcmp(what, "each") == 0)
 		return each(req);
 	if (strcmp(what, "route") == 0)
@@ -210,13 +251,24 @@ static int iqprobe_init(struct mod_ctx *ctx)
 	return mod_iq_add(ctx, NULL, NS_IQPROBE, on_probe, NULL);
 }
 
-/* The router cancelled every timer of this module before calling this. */
+/* The router cancels the timers armed before this call once it returns
+ * XS_OK (then their slots are free), none when it refuses (they stay). */
 static int iqprobe_reload(struct mod_ctx *ctx, const void *old_conf)
 {
 	(void)ctx;
 	(void)old_conf;
+	if (next_reload.refuse) {
+		next_reload.refuse = false;
+		return XS_ERROR;
+	}
 	for (size_t i = 0; i < PENDING_MAX; i++)
 		pending[i].used = false;
+	if (next_reload.ms) {
+		uint32_t ms = next_reload.ms;
+		next_reload.ms = 0;
+		if (arm(next_reload.to, next_reload.tag, ms, 1) != XS_OK)
+			return XS_ERROR;
+	}
 	return XS_OK;
 }
 

@@ -115,6 +115,30 @@ static void test_cancel_owner(void **state)
 	assert_int_equal(timerq_count(q), 0);
 }
 
+/* A module's reload (router/plugins.c): the timers it had before are
+ * cancelled after the reload, those the reload armed stay, a fired periodic
+ * timer keeps its place before the mark, and a freed slot reused after the
+ * mark counts as new. */
+static void test_cancel_owner_before(void **state)
+{
+	struct timerq *q = *state;
+	uint64_t old1 = timerq_add(q, 10, 5, OWNER_A, record, NULL);
+	uint64_t old2 = timerq_add(q, 50, 0, OWNER_A, record, NULL);
+	uint64_t other = timerq_add(q, 20, 0, OWNER_B, record, NULL);
+	assert_int_equal(timerq_run(q, 12, 100), 1); /* old1 re-armed */
+	assert_int_equal(timerq_cancel(q, old2, OWNER_A), XS_OK);
+	uint64_t mark = timerq_mark(q);
+	uint64_t fresh1 = timerq_add(q, 30, 0, OWNER_A, record, NULL); /* reuses old2's slot */
+	uint64_t fresh2 = timerq_add(q, 40, 7, OWNER_A, record, NULL);
+	assert_int_equal(timerq_cancel_owner_before(q, OWNER_A, mark), 1);
+	assert_int_equal(timerq_cancel(q, old1, OWNER_A), XS_PASS);
+	assert_int_equal(timerq_count(q), 3);
+	assert_int_equal(timerq_cancel(q, fresh1, OWNER_A), XS_OK);
+	assert_int_equal(timerq_cancel(q, fresh2, OWNER_A), XS_OK);
+	assert_int_equal(timerq_cancel(q, other, OWNER_B), XS_OK);
+	assert_int_equal(timerq_cancel_owner_before(q, OWNER_A, timerq_mark(q)), 0);
+}
+
 /* A periodic timer that cancels itself on its third run. */
 static struct timerq *self_q;
 static int self_runs;
@@ -199,6 +223,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_owner_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_per_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many, setup, teardown),
