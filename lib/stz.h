@@ -144,8 +144,8 @@ struct stz_wire {
 
 /* Serialises `s` into `w` (reusing its memory).  XS_OK or XS_ERROR. */
 int stz_wire_make(struct stz_wire *w, const struct stz *s, const char *stream_ns, bool stamp_to);
-/* Appends one recipient's copy to `out`: with stamp_to and `to` non-NULL,
- * with to='to'; with `to` NULL, without any 'to'.  XS_OK or XS_ERROR. */
+/* Appends one recipient's copy to `out`: with stamp_to and `to` non-empty,
+ * with to='to'; with `to` NULL or "", without any 'to'.  XS_OK or XS_ERROR. */
 int stz_wire_put(const struct stz_wire *w, const char *to, struct buf *out);
 void stz_wire_free(struct stz_wire *w);
 

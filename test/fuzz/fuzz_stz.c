@@ -7,7 +7,8 @@
  * past the end is caught); when the view accepts it, everything a module
  * can reach is walked, the stanza is written as XML, and it is copied with
  * stz_b_copy (what the router does to forward part of a stanza), which must
- * give the same stanza. */
+ * give the same stanza, and serialised for a fan-out (struct stz_wire),
+ * which must give the same bytes as stz_to_xml. */
 #include "lib/buf.h"
 #include "lib/stz.h"
 #include "lib/xs.h"
@@ -89,6 +90,56 @@ static void check_copy(const struct stz *s, size_t size)
 	stz_b_free(&b);
 }
 
+/* The stanza element's own 'to' as the fan-out serialiser finds it: the
+ * first namespace-less attribute named exactly "to".  *usable is false when
+ * its value is empty (stamping an empty address writes no 'to') or holds a
+ * NUL (a recipient's address never does; the view lets a string carry one),
+ * so that a recipient's C string cannot stand for it. */
+static const char *own_to(const struct stz *s, bool *usable)
+{
+	const struct stz_node *nd = &s->nodes[0];
+	*usable = true;
+	for (uint32_t a = nd->attr_first; a < nd->attr_first + nd->nattrs; a++)
+		if (s->attrs[a].ns.len == 0 && s->attrs[a].name.len == 2 &&
+		    memcmp(stz_str(s, s->attrs[a].name), "to", 2) == 0) {
+			const char *v = stz_str(s, s->attrs[a].value);
+			*usable = s->attrs[a].value.len > 0 && strlen(v) == s->attrs[a].value.len;
+			return v;
+		}
+	return NULL;
+}
+
+static void same_bytes(const struct buf *want, const struct buf *got, const char *what)
+{
+	if (got->len - got->off == want->len - want->off &&
+	    memcmp(got->data + got->off, want->data + want->off, want->len - want->off) == 0)
+		return;
+	fuzz_dump("stz_to_xml", want->data + want->off, want->len - want->off);
+	fuzz_dump(what, got->data + got->off, got->len - got->off);
+	abort();
+}
+
+/* Without stamping every recipient gets stz_to_xml's bytes; with stamping,
+ * a recipient whose address is the stanza's own 'to' (or none, when it has
+ * none) gets them too, since the address goes back where it stood. */
+static void check_wire(const struct stz *s, const struct buf *xml)
+{
+	struct stz_wire w = { 0 };
+	struct buf got = { 0 };
+	FUZZ_CHECK(stz_wire_make(&w, s, STZ_NS_CLIENT, false) == XS_OK);
+	FUZZ_CHECK(stz_wire_put(&w, "someone@else/r", &got) == XS_OK);
+	same_bytes(xml, &got, "unstamped wire");
+	got.off = got.len = 0;
+	FUZZ_CHECK(stz_wire_make(&w, s, STZ_NS_CLIENT, true) == XS_OK);
+	bool usable;
+	const char *to = own_to(s, &usable);
+	FUZZ_CHECK(stz_wire_put(&w, to, &got) == XS_OK);
+	if (usable)
+		same_bytes(xml, &got, "stamped wire");
+	buf_free(&got);
+	stz_wire_free(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	void *mem = fuzz_aligned_copy(data, size);
@@ -103,6 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		walk(&s, 0, 0);
 		struct buf xml = { 0 };
 		to_xml(&s, &xml);
+		check_wire(&s, &xml);
 		check_copy(&s, size);
 		buf_free(&xml);
 	}
