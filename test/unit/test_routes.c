@@ -277,6 +277,17 @@ static void test_del_service(void **state)
 /* A batch whose commit fails (here: a write too large for the map poisons
  * the transaction with MDB_MAP_FULL) loses its writes in LMDB; the index
  * must lose them too, and keep what earlier batches committed. */
+/* test_commit_fails makes a write spill and then fail with MDB_MAP_FULL;
+ * mdb_txn_commit then refuses and aborts the transaction (sess_commit
+ * keeps nothing of it), but LMDB 0.9.24 does not free the spill list it
+ * allocated for that write.  Under LeakSanitizer (make check-asan) that
+ * one allocation of the library is not ours to report. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:mdb_midl_alloc\n";
+}
+
 static void test_commit_fails(void **state)
 {
 	(void)state;
