@@ -345,6 +345,30 @@ static void deliver_now(const uint64_t *conns, uint32_t n, const struct stz *s, 
 	free(copy);
 }
 
+/* The records of one fan-out to one worker: recipients are added in
+ * order, and a record goes down when it lists DELIVER_MAX of them or when
+ * the worker's list ends. */
+struct fanout {
+	struct msg_deliver d;
+	uint64_t c[DELIVER_MAX];
+};
+
+static void fanout_flush(struct fanout *f, unsigned w, const struct stz *s)
+{
+	if (f->d.nconns == 0)
+		return;
+	down_send(w, MSG_DOWN_DELIVER, f, (uint32_t)(sizeof(f->d) + f->d.nconns * sizeof(uint64_t)),
+	          s->h, s->h->size);
+	f->d.nconns = 0;
+}
+
+static void fanout_add(struct fanout *f, unsigned w, const struct stz *s, uint64_t conn)
+{
+	f->c[f->d.nconns++] = conn;
+	if (f->d.nconns == DELIVER_MAX)
+		fanout_flush(f, w, s);
+}
+
 static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz *s, bool hooks)
 {
 	if (hooks && hooks_any(HOOK_USER_RECEIVE_PACKET)) {
@@ -354,30 +378,12 @@ static void deliver_records(const uint64_t *conns, uint32_t n, const struct stz 
 	}
 	/* One record per worker, listing that worker's recipients. */
 	const struct cfg *cfg = router_cfg();
-	struct {
-		struct msg_deliver d;
-		uint64_t c[DELIVER_MAX];
-	} head;
+	struct fanout f = { .d = { .nconns = 0, .flags = 0 } };
 	for (unsigned w = 0; w < cfg->workers; w++) {
-		uint32_t k = 0;
-		for (uint32_t i = 0; i < n; i++) {
-			if (conn_id_worker(conns[i]) != w)
-				continue;
-			head.c[k++] = conns[i];
-			if (k == DELIVER_MAX) { /* a full record; the rest in the next */
-				head.d.nconns = k;
-				head.d.flags = 0;
-				down_send(w, MSG_DOWN_DELIVER, &head,
-				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
-				k = 0;
-			}
-		}
-		if (k == 0)
-			continue;
-		head.d.nconns = k;
-		head.d.flags = 0;
-		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
-		          s->h, s->h->size);
+		for (uint32_t i = 0; i < n; i++)
+			if (conn_id_worker(conns[i]) == w)
+				fanout_add(&f, w, s, conns[i]);
+		fanout_flush(&f, w, s);
 	}
 }
 
@@ -387,13 +393,8 @@ static void deliver_each_records(const struct mod_recipient *to, uint32_t n, con
 {
 	bool hooks = hooks_any(HOOK_USER_RECEIVE_PACKET);
 	const struct cfg *cfg = router_cfg();
-	struct {
-		struct msg_deliver d;
-		uint64_t c[DELIVER_MAX];
-	} head;
-	head.d.flags = MSG_DELIVER_STAMP_TO;
+	struct fanout f = { .d = { .nconns = 0, .flags = MSG_DELIVER_STAMP_TO } };
 	for (unsigned w = 0; w < cfg->workers; w++) {
-		uint32_t k = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			if (conn_id_worker(to[i].conn) != w)
 				continue;
@@ -403,19 +404,9 @@ static void deliver_each_records(const struct mod_recipient *to, uint32_t n, con
 				if (hooks_run(HOOK_USER_RECEIVE_PACKET, &a) == XS_DROP)
 					continue;
 			}
-			head.c[k++] = to[i].conn;
-			if (k == DELIVER_MAX) {
-				head.d.nconns = k;
-				down_send(w, MSG_DOWN_DELIVER, &head,
-				          (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)), s->h, s->h->size);
-				k = 0;
-			}
+			fanout_add(&f, w, s, to[i].conn);
 		}
-		if (k == 0)
-			continue;
-		head.d.nconns = k;
-		down_send(w, MSG_DOWN_DELIVER, &head, (uint32_t)(sizeof(head.d) + k * sizeof(uint64_t)),
-		          s->h, s->h->size);
+		fanout_flush(&f, w, s);
 	}
 }
 
