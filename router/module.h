@@ -302,6 +302,7 @@ int mod_timer_cancel(struct mod_ctx *ctx, uint64_t id);
 /* ---- misc */
 const char *mod_name(const struct mod_ctx *ctx);
 bool mod_is_local_host(const char *domain);
+
 /* ---- server settings (lib/cfg_settings.c), as the router runs them */
 /* The local hosts, in the config's order; returns how many. */
 size_t mod_hosts(const char *const **out);
