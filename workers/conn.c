@@ -22,12 +22,6 @@ struct ptr_list {
 	size_t n, cap;
 };
 
-/* Connections by id, for lists that outlive a connection's memory. */
-struct id_list {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static struct {
 	int epfd;
 	struct ptr_list dirty;    /* struct conn *: output to flush */
@@ -53,17 +47,18 @@ static int push(struct ptr_list *l, void *p)
 	return XS_OK;
 }
 
-static void push_id(struct id_list *l, uint64_t id)
+int id_list_push(struct id_list *l, uint64_t id)
 {
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 64;
 		uint64_t *nv = realloc(l->v, nc * sizeof(*nv));
 		if (nv == NULL)
-			return;
+			return XS_ERROR;
 		l->v = nv;
 		l->cap = nc;
 	}
 	l->v[l->n++] = id;
+	return XS_OK;
 }
 
 void conn_init(int epfd)
@@ -99,7 +94,9 @@ static void mark_dirty(struct conn *c)
 
 void conn_want_read(struct conn *c)
 {
-	push_id(&cs.readable, c->id);
+	if (id_list_push(&cs.readable, c->id) != XS_OK)
+		log_error("worker: no memory to list connection %016" PRIx64 " as readable: its input "
+		          "waits for its next packet", c->id);
 }
 
 uint64_t *conn_take_readable(size_t *n)

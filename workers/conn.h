@@ -95,6 +95,14 @@ void conn_linger_event(struct conn *c, bool broken);
 /* Closes the sockets of lingering connections past their time. */
 void conn_linger_sweep(uint32_t now);
 
+/* Connections by id, for lists that outlive a connection's memory;
+ * id_list_push: XS_OK, or XS_ERROR (no memory; the list is unchanged). */
+struct id_list {
+	uint64_t *v;
+	size_t n, cap;
+};
+int id_list_push(struct id_list *l, uint64_t id);
+
 /* The loop's lists.  conn_want_read: there may be input to read (it is read
  * once per iteration, so one busy peer cannot starve the others). */
 void conn_want_read(struct conn *c);

@@ -45,8 +45,7 @@ static struct {
 	uint32_t *free_slots;
 	uint32_t nfree;
 	uint64_t next_sweep_ms;
-	uint64_t *shaped;         /* connections waiting for shaper tokens */
-	size_t nshaped, shaped_cap;
+	struct id_list shaped;    /* connections waiting for shaper tokens */
 	bool running;
 } loop;
 
@@ -57,20 +56,6 @@ static uint64_t clock_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
-{
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		uint64_t *na = realloc(*arr, nc * sizeof(*na));
-		if (na == NULL)
-			return XS_ERROR;
-		*arr = na;
-		*cap = nc;
-	}
-	(*arr)[(*n)++] = id;
-	return XS_OK;
 }
 
 /* ------------------------------------------------------------ connection slots */
@@ -406,8 +391,7 @@ static void read_ready(void)
 				c->tokens = cap;
 			if (c->tokens <= 0) {
 				/* Listed once, however many times epoll reports input meanwhile. */
-				if (!c->shaped &&
-				    push_id(&loop.shaped, &loop.nshaped, &loop.shaped_cap, c->id) == XS_OK)
+				if (!c->shaped && id_list_push(&loop.shaped, c->id) == XS_OK)
 					c->shaped = true;
 				continue;
 			}
@@ -469,10 +453,9 @@ static void sweep(void)
 		}
 	}
 	/* Shaped connections get another go; those still short wait again. */
-	size_t n = loop.nshaped;
-	uint64_t *ids = loop.shaped;
-	loop.shaped = NULL;
-	loop.nshaped = loop.shaped_cap = 0;
+	size_t n = loop.shaped.n;
+	uint64_t *ids = loop.shaped.v;
+	loop.shaped = (struct id_list){ 0 };
 	if (n > 0)
 		log_debug("shaper: %zu connection(s) waited for tokens", n);
 	for (size_t i = 0; i < n; i++) {
